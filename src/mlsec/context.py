@@ -1,0 +1,161 @@
+"""What earlier cells tell later ones: import aliases, shadowed names, object types, downloads.
+
+A notebook is one program in cell order. Instead of libcst's QualifiedNameProvider (slow: it builds
+full scopes for every cell) mlsec keeps its own table, filled by a line scanner that runs on every
+cell (cheap) so that even cells no rule looks at still contribute their imports.
+"""
+from __future__ import annotations
+
+import builtins
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+BUILTIN_NAMES = frozenset(dir(builtins))
+
+# Module spellings that mean the same thing to a rule.
+CANONICAL_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("cPickle", "pickle"),
+    ("_pickle", "pickle"),
+    ("six.moves.cPickle", "pickle"),
+    ("pickle5", "pickle"),
+    ("tensorflow.keras", "keras"),
+    ("tensorflow.python.keras", "keras"),
+    ("tf_keras", "keras"),
+    ("torch.serialization.load", "torch.load"),
+    ("torch.serialization.save", "torch.save"),
+    ("pandas.io.pickle", "pandas"),
+    ("sklearn.externals.joblib", "joblib"),
+    ("urllib2", "urllib.request"),
+    ("ruamel.yaml", "ruamel.yaml"),
+    ("huggingface_hub.file_download", "huggingface_hub"),
+)
+
+_IMPORT_RE = re.compile(r"^[ \t]*import[ \t]+(?P<names>[^#;\n]+)", re.M)
+_FROM_RE = re.compile(
+    r"^[ \t]*from[ \t]+(?P<mod>[\w.]+)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^#;\n]+)", re.M
+)
+_DEF_RE = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(?P<name>\w+)", re.M)
+_ASSIGN_CALL_RE = re.compile(
+    r"^[ \t]*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=[ \t]*(?P<callee>[A-Za-z_][\w.]*)[ \t]*\(", re.M
+)
+_ASSIGN_NAME_RE = re.compile(r"^[ \t]*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=(?!=)[ \t]*(?P<value>[^\n]*)", re.M)
+_WITH_AS_RE = re.compile(r"\bwith[ \t]+(?P<callee>[A-Za-z_][\w.]*)[ \t]*\([^\n]*?\)[ \t]+as[ \t]+(?P<name>\w+)")
+
+
+def canonical(qualname: str) -> str:
+    for old, new in CANONICAL_PREFIXES:
+        if qualname == old or qualname.startswith(old + "."):
+            return new + qualname[len(old):]
+    return qualname
+
+
+@dataclass
+class Origin:
+    """Where a value came from, e.g. a download: shown in the finding's notes."""
+
+    how: str  # "hf_hub_download", "wget", "requests.get"...
+    cell_index: int | None
+    line: int
+
+    def describe(self) -> str:
+        where = f"cell {self.cell_index + 1}" if self.cell_index is not None else f"line {self.line}"
+        return f"comes from a download ({self.how}, {where})"
+
+
+@dataclass
+class Context:
+    """Facts known before a cell runs. Copy-on-write per cell via `fork()`."""
+
+    aliases: dict[str, str] = field(default_factory=dict)  # local name -> qualified name ('' = user-defined)
+    instances: dict[str, str] = field(default_factory=dict)  # local name -> 'requests.Session()'
+    downloaded: dict[str, Origin] = field(default_factory=dict)  # variable name or literal path -> origin
+
+    def fork(self) -> "Context":
+        return Context(dict(self.aliases), dict(self.instances), dict(self.downloaded))
+
+    def fingerprint(self) -> str:
+        h = hashlib.blake2b(digest_size=10)
+        for part in (self.aliases, self.instances):
+            for k in sorted(part):
+                h.update(f"{k}\x1f{part[k]}\x1e".encode())
+        for k in sorted(self.downloaded):
+            o = self.downloaded[k]
+            h.update(f"{k}\x1f{o.how}\x1f{o.cell_index}\x1f{o.line}\x1e".encode())
+        return h.hexdigest()
+
+    # -- resolution ------------------------------------------------------------------------------
+    def resolve_dotted(self, dotted: str) -> str | None:
+        """`jb.load` -> `joblib.load`; `eval` -> `builtins.eval` unless shadowed; unknown -> None."""
+        head, _, rest = dotted.partition(".")
+        if head in self.instances:
+            base = self.instances[head]
+        elif head in self.aliases:
+            base = self.aliases[head]
+            if base == "":
+                return None  # defined in the notebook: not the library's function
+        elif head in BUILTIN_NAMES:
+            base = "builtins." + head
+        else:
+            return None
+        return canonical(base + ("." + rest if rest else ""))
+
+    # -- learning from a cell ----------------------------------------------------------------------
+    def learn_from_text(self, python: str) -> None:
+        """Cheap scan for imports, definitions and `x = Something(...)` in a cell's Python text."""
+        if "import" in python:
+            for m in _FROM_RE.finditer(python):
+                mod = m.group("mod")
+                if mod.startswith("."):
+                    continue
+                for name, alias in _split_names(m.group("names")):
+                    if name == "*":
+                        continue
+                    self.aliases[alias or name] = canonical(f"{mod}.{name}")
+                    self.instances.pop(alias or name, None)
+            for m in _IMPORT_RE.finditer(python):
+                for name, alias in _split_names(m.group("names")):
+                    if alias:
+                        self.aliases[alias] = canonical(name)
+                    else:
+                        head = name.split(".")[0]
+                        self.aliases[head] = canonical(head)
+                    self.instances.pop(alias or name.split(".")[0], None)
+        if "def" in python or "class" in python:
+            for m in _DEF_RE.finditer(python):
+                self.aliases[m.group("name")] = ""
+                self.instances.pop(m.group("name"), None)
+        if "=" in python:
+            for m in _ASSIGN_NAME_RE.finditer(python):
+                name, value = m.group("name"), m.group("value").strip()
+                dotted = re.fullmatch(r"[A-Za-z_][\w.]*", value) is not None
+                if dotted and value.split(".")[0] in self.aliases and self.resolve_dotted(value):
+                    self.aliases[name] = self.resolve_dotted(value) or ""  # p = pickle
+                elif name in self.aliases or name in BUILTIN_NAMES:
+                    # rebinding an imported or builtin name: it no longer means the library's object
+                    self.aliases[name] = ""
+                self.instances.pop(name, None)
+            for m in _ASSIGN_CALL_RE.finditer(python):
+                q = self.resolve_dotted(m.group("callee"))
+                if q:
+                    self.instances[m.group("name")] = q + "()"
+        if "with" in python:
+            for m in _WITH_AS_RE.finditer(python):
+                q = self.resolve_dotted(m.group("callee"))
+                if q:
+                    self.instances[m.group("name")] = q + "()"
+
+
+def _split_names(names: str) -> list[tuple[str, str | None]]:
+    names = names.strip().strip("()").replace("\\\n", " ").replace("\n", " ")
+    out = []
+    for part in names.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        bits = part.split()
+        if len(bits) == 3 and bits[1] == "as":
+            out.append((bits[0], bits[2]))
+        elif len(bits) >= 1 and re.fullmatch(r"[\w.*]+", bits[0]):
+            out.append((bits[0], None))
+    return out

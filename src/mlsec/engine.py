@@ -1,0 +1,740 @@
+"""The one analysis engine: `analyze(document, config) -> Report`. Every front end calls it.
+
+Per document, in cell order:
+  transform IPython syntax (syntax.py) -> learn imports/aliases (context.py, every cell, cheap)
+  -> prefilter (does the cell contain any trigger text?) -> libcst parse once -> one walk that
+  collects calls, assignments, strings and dict items -> rules -> positions only if something fired.
+Specials (shell/magic lines) and text (outputs, metadata, non-Python magic bodies) go to the text
+hooks. Then: bandit bridge, merge, suppressions, config filters, masking, sort.
+Per-cell results are cached in memory by (cell text, context fingerprint, rule set), which is what
+makes re-linting one edited cell of a long notebook cheap for the magic and the server.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from . import secrets as _secrets
+from .config import Config
+from .context import Context, Origin
+from .findings import Category, Confidence, Finding, Severity, Stage
+from .source import Cell, Document
+from .syntax import CellCode, Special, transform
+
+SYNTAX_RULE_ID = "MLS001"
+IGNORE_TAG = "mlsec-ignore"
+_IGNORE_COMMENT = re.compile(r"#\s*mlsec:\s*ignore(?:\[(?P<ids>[^\]]*)\])?", re.I)
+_NOSEC = re.compile(r"#\s*nosec\b", re.I)
+MAX_CELL_LINES = 20_000  # longer cells are analysed by the text rules only
+
+DOWNLOAD_CALLS = (
+    "huggingface_hub.hf_hub_download",
+    "huggingface_hub.snapshot_download",
+    "huggingface_hub.cached_download",
+    "requests.get",
+    "requests.request",
+    "requests.Session().get",
+    "httpx.get",
+    "httpx.Client().get",
+    "urllib.request.urlopen",
+    "urllib.request.urlretrieve",
+    "urllib.urlretrieve",
+    "wget.download",
+    "gdown.download",
+    "torch.hub.download_url_to_file",
+    "torch.hub.load_state_dict_from_url",
+    "keras.utils.get_file",
+    "fsspec.open",
+    "kagglehub.model_download",
+    "kagglehub.dataset_download",
+)
+
+
+@dataclass
+class FileError:
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+@dataclass
+class Report:
+    """Findings and errors of one analysis run (one document or a whole scan)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    files: int = 0
+    cells: int = 0
+    duration: float = 0.0
+    sources: dict[str, Document] = field(default_factory=dict, repr=False)  # kept for renderers
+
+    def extend(self, other: "Report") -> None:
+        self.findings.extend(other.findings)
+        self.errors.extend(other.errors)
+        self.files += other.files
+        self.cells += other.cells
+        self.sources.update(other.sources)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.severity.label] = out.get(f.severity.label, 0) + 1
+        return out
+
+    def max_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+    # Rendering lives in render/; these are thin conveniences for the notebook and the API.
+    def to_json(self, **kw: Any) -> str:
+        from .render import json as rjson
+
+        return rjson.render(self, **kw)
+
+    def to_sarif(self, **kw: Any) -> str:
+        from .render import sarif
+
+        return sarif.render(self, **kw)
+
+    def to_text(self, **kw: Any) -> str:
+        from .render import text
+
+        return text.render(self, **kw)
+
+    def to_dataframe(self):  # pandas only if installed
+        import pandas as pd
+
+        return pd.DataFrame([f.to_dict() for f in self.findings])
+
+    def _repr_html_(self) -> str:
+        from .render import html
+
+        return html.render(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule context: what a rule's hooks get
+
+
+class RuleContext:
+    def __init__(self, cell: Cell, code: CellCode, context: Context, out: list[Finding]):
+        self.cell = cell
+        self.code = code
+        self.context = context
+        self._out = out
+        self._pending: list[tuple[Finding, Any]] = []  # findings waiting for a node position
+        self._module = None
+        self.lines = cell.source.splitlines()
+
+    # -- facts ----------------------------------------------------------------------------------
+    def resolve(self, node: Any) -> str | None:
+        from .rules.base import dotted_name
+
+        d = dotted_name(node)
+        return self.context.resolve_dotted(d) if d else None
+
+    def origin(self, node: Any, depth: int = 0) -> Origin | None:
+        """If the value of `node` comes from a download (a name, a path literal, `open(that)`)."""
+        import libcst as cst
+
+        from .rules.base import dotted_name, string_value
+
+        if node is None or depth > 4 or not self.context.downloaded:
+            return None
+        d = dotted_name(node)
+        if d:
+            head = d.split(".")[0]
+            return self.context.downloaded.get(head)
+        s = string_value(node)
+        if s is not None:
+            return _path_origin(self.context, s)
+        if isinstance(node, cst.Call):
+            for a in node.args:
+                o = self.origin(a.value, depth + 1)
+                if o:
+                    return o
+            return self.origin(node.func, depth + 1) if isinstance(node.func, cst.Attribute) else None
+        if isinstance(node, cst.Attribute):
+            return self.origin(node.value, depth + 1)
+        if isinstance(node, cst.Subscript):
+            return self.origin(node.value, depth + 1)
+        if isinstance(node, cst.FormattedString):
+            for p in node.parts:
+                if isinstance(p, cst.FormattedStringExpression):
+                    o = self.origin(p.expression, depth + 1)
+                    if o:
+                        return o
+        return None
+
+    # -- reporting --------------------------------------------------------------------------------
+    def report(
+        self,
+        rule: Any,
+        node: Any = None,
+        *,
+        span: tuple[int, int, int, int] | None = None,
+        message: str | None = None,
+        severity: Severity | None = None,
+        confidence: Confidence | None = None,
+        notes: Iterable[str] = (),
+        fix: dict[str, Any] | None = None,
+        in_output: bool = False,
+    ) -> Finding:
+        f = Finding(
+            rule_id=rule.id,
+            name=rule.name,
+            message=message or rule.message,
+            severity=severity if severity is not None else rule.severity,
+            confidence=confidence if confidence is not None else rule.confidence,
+            category=rule.category,
+            cwe=rule.cwe,
+            fix_hint=rule.fix_hint,
+            stage=rule.stage,
+            in_output=in_output,
+            notes=list(notes),
+            fix=fix,
+        )
+        if span is not None:
+            f.line, f.col, f.end_line, f.end_col = span
+        elif node is not None:
+            self._pending.append((f, node))
+        self._out.append(f)
+        return f
+
+    def report_special(self, rule: Any, special: Special, start: int = 0, end: int | None = None, **kw: Any) -> Finding:
+        """Report on `special.text[start:end]` (offsets into the command text)."""
+        text = special.text
+        end = len(text) if end is None else end
+        first_line = self.lines[special.line - 1] if 0 < special.line <= len(self.lines) else ""
+        # the text usually starts at special.col on its first line; continued lines fall back to the line
+        if first_line[special.col : special.col + min(len(text), 20)] == text[: min(len(text), 20)] and end <= len(
+            first_line
+        ) - special.col:
+            span = (special.line, special.col + start, special.line, special.col + end)
+        else:
+            loc = first_line.find(text[start:end]) if text[start:end] else -1
+            if loc >= 0:
+                span = (special.line, loc, special.line, loc + (end - start))
+            else:
+                span = (special.line, special.col, special.end_line, len(self.lines[special.end_line - 1]) if special.end_line <= len(self.lines) else 0)
+        return self.report(rule, span=span, **kw)
+
+    def resolve_positions(self, module: Any) -> None:
+        if not self._pending:
+            return
+        import libcst as cst
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        for f, node in self._pending:
+            pos = positions.get(node)
+            if pos is None:
+                continue
+            f.line, f.col = pos.start.line, pos.start.column
+            f.end_line, f.end_col = pos.end.line, pos.end.column
+        self._pending.clear()
+        del cst
+
+
+def _path_origin(context: Context, path: str) -> Origin | None:
+    if path in context.downloaded:
+        return context.downloaded[path]
+    base = path.rsplit("/", 1)[-1]
+    if base and base in context.downloaded:
+        return context.downloaded[base]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule set
+
+
+class RuleSet:
+    """The enabled rules of a config, grouped by hook, with the prefilter built from their triggers."""
+
+    def __init__(self, config: Config):
+        from .rules.base import all_rules
+
+        self.config = config
+        self.rules = [
+            r() for r in all_rules() if config.rule_enabled(r.id, r.category, r.default_enabled)
+        ]
+        self.by_hook: dict[str, list[Any]] = {}
+        for r in self.rules:
+            for h in r.hooks():
+                self.by_hook.setdefault(h, []).append(r)
+        ast_rules = [
+            r for r in self.rules if r.hooks() & {"check_call", "check_assign", "check_string", "check_dict_item"}
+        ]
+        trig = sorted({t for r in ast_rules for t in r.triggers})
+        self.trigger_re = re.compile("|".join(f"(?:{t})" for t in trig)) if trig else None
+        self.modules = tuple(sorted({m for r in ast_rules for m in r.modules}))
+        self.fingerprint = ",".join(r.id for r in self.rules) + "|" + config.fingerprint()
+
+    def alias_trigger(self, context: Context) -> re.Pattern[str] | None:
+        """Local names bound to modules the rules care about (`from pickle import loads as l` -> `l`)."""
+        names = sorted(
+            n
+            for n, q in {**context.aliases, **context.instances}.items()
+            if q and any(q == m or q.startswith(m + ".") or q.startswith(m + "(") for m in self.modules)
+        )
+        if not names:
+            return None
+        return re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
+
+
+_RULESETS: "OrderedDict[str, RuleSet]" = OrderedDict()
+
+
+def ruleset_for(config: Config) -> RuleSet:
+    key = config.fingerprint()
+    rs = _RULESETS.get(key)
+    if rs is None:
+        rs = RuleSet(config)
+        _RULESETS[key] = rs
+        while len(_RULESETS) > 8:
+            _RULESETS.popitem(last=False)
+    return rs
+
+
+# ---------------------------------------------------------------------------------------------
+# Cell analysis
+
+
+_CELL_CACHE: "OrderedDict[tuple[str, str, str], tuple[list[Finding], Context]]" = OrderedDict()
+_CELL_CACHE_MAX = 50_000
+
+
+def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
+    """One pass over the tree: collect what the hooks need, learn downloads, dispatch."""
+    import libcst as cst
+
+    from .rules.base import Assign, Call, StringLit, code_of, dotted_name, string_value
+
+    calls: list[Call] = []
+    assigns: list[Assign] = []
+    strings: list[StringLit] = []
+    dict_items: list[tuple[str, Any, Any]] = []
+    want_strings = "check_string" in rs.by_hook
+    want_dicts = "check_dict_item" in rs.by_hook
+    context = ctx.context
+
+    class Collector(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            d = dotted_name(node.func)
+            q = context.resolve_dotted(d) if d else None
+            args, kwargs = [], {}
+            for a in node.args:
+                if a.keyword is not None:
+                    kwargs[a.keyword.value] = a
+                elif not a.star:
+                    args.append(a)
+            calls.append(Call(node, d, q, args, kwargs))
+
+        def _assign(self, stmt: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+            if value is None:
+                return
+            if isinstance(target, (cst.Tuple, cst.List)):
+                if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+                    for t, v in zip(target.elements, value.elements):
+                        self._assign(stmt, t.value, v.value)
+                return
+            d = dotted_name(target)
+            if d is not None:
+                text = d
+                resolved = context.resolve_dotted(d) if "." in d else None
+            elif isinstance(target, cst.Subscript):
+                try:
+                    text = code_of(target)
+                except Exception:
+                    return
+                resolved = None
+                base = dotted_name(target.value)
+                if base:
+                    rb = context.resolve_dotted(base)
+                    if rb and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+                        key = string_value(target.slice[0].slice.value)
+                        resolved = f"{rb}[{key!r}]" if key is not None else None
+            else:
+                return
+            assigns.append(Assign(stmt, text, target, value, resolved))
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for t in node.targets:
+                self._assign(node, t.target, node.value)
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            self._assign(node, node.target, node.value)
+
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            if want_strings:
+                v = string_value(node)
+                if v is not None:
+                    strings.append(StringLit(node, v))
+
+        def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> bool:
+            if want_strings:
+                v = string_value(node)
+                if v is not None:
+                    strings.append(StringLit(node, v))
+                    return False
+            return True
+
+        def visit_FormattedString(self, node: cst.FormattedString) -> None:
+            if want_strings:
+                parts = []
+                for p in node.parts:
+                    parts.append(p.value if isinstance(p, cst.FormattedStringText) else "{}")
+                strings.append(StringLit(node, "".join(parts), is_fstring=True))
+
+        def visit_Dict(self, node: cst.Dict) -> None:
+            if want_dicts:
+                for el in node.elements:
+                    if isinstance(el, cst.DictElement):
+                        k = string_value(el.key)
+                        if k is not None:
+                            dict_items.append((k, el.value, el))
+
+    module.visit(Collector())
+
+    # downloads: `p = hf_hub_download(...)`, `urlretrieve(url, "x.pkl")`
+    for a in assigns:
+        if isinstance(a.value, cst.Call):
+            fd = dotted_name(a.value.func)
+            q = context.resolve_dotted(fd) if fd else None
+            if q and _is_download(q) and "." not in a.target and "[" not in a.target:
+                context.downloaded[a.target] = Origin(q.replace("()", ""), ctx.cell.index, 0)
+    for c in calls:
+        if c.qualname and (c.qualname.endswith("urlretrieve") or c.qualname == "torch.hub.download_url_to_file"):
+            target = string_value(c.arg(1, "filename") or c.arg(1, "dst"))
+            if target:
+                context.downloaded[target] = Origin(c.qualname, ctx.cell.index, 0)
+                context.downloaded.setdefault(target.rsplit("/", 1)[-1], context.downloaded[target])
+        elif c.qualname in ("wget.download", "gdown.download"):
+            target = string_value(c.arg(1, "out") or c.arg(1, "output"))
+            if target:
+                context.downloaded[target] = Origin(c.qualname, ctx.cell.index, 0)
+
+    for r in rs.by_hook.get("check_call", ()):
+        for c in calls:
+            r.check_call(c, ctx)
+    for r in rs.by_hook.get("check_assign", ()):
+        for a in assigns:
+            r.check_assign(a, ctx)
+    for r in rs.by_hook.get("check_string", ()):
+        for s in strings:
+            r.check_string(s, ctx)
+    for r in rs.by_hook.get("check_dict_item", ()):
+        for k, v, n in dict_items:
+            r.check_dict_item(k, v, n, ctx)
+
+
+def _is_download(q: str) -> bool:
+    return q in DOWNLOAD_CALLS or any(q.endswith("." + d.rsplit(".", 1)[-1]) and q.startswith(d.split(".")[0]) for d in DOWNLOAD_CALLS)
+
+
+def _learn_shell_downloads(code: CellCode, context: Context, cell_index: int | None) -> None:
+    for s in code.specials:
+        if s.kind != "shell":
+            continue
+        for cmd in split_commands(s.text):
+            if not cmd:
+                continue
+            prog = cmd[0].rsplit("/", 1)[-1]
+            if prog not in ("wget", "curl", "aria2c", "gdown"):
+                continue
+            out = None
+            urls = [w for w in cmd[1:] if "://" in w]
+            for i, w in enumerate(cmd):
+                if w in ("-O", "-o", "--output", "--output-document") and i + 1 < len(cmd):
+                    if not (prog == "curl" and w == "-O"):
+                        out = cmd[i + 1]
+                elif w.startswith("--output-document=") or w.startswith("--output="):
+                    out = w.split("=", 1)[1]
+            names = [out] if out else [u.split("?")[0].rstrip("/").rsplit("/", 1)[-1] for u in urls]
+            for n in names:
+                if n and n != "-":
+                    context.downloaded[n] = Origin(prog, cell_index, s.line)
+                    context.downloaded.setdefault(n.rsplit("/", 1)[-1], context.downloaded[n])
+
+
+def split_commands(text: str) -> list[list[str]]:
+    """Shell words of each command in `a && b; c | d` (best effort, never raises)."""
+    try:
+        lex = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+        lex.whitespace_split = True
+        words = list(lex)
+    except ValueError:
+        words = text.split()
+    cmds: list[list[str]] = [[]]
+    for w in words:
+        if w and set(w) <= set(";&|"):
+            cmds.append([])
+        else:
+            cmds[-1].append(w)
+    return [c for c in cmds if c]
+
+
+def analyze_cell(
+    cell: Cell, context: Context, rs: RuleSet, *, use_cache: bool = True
+) -> tuple[list[Finding], Context]:
+    """Findings of one cell (positions relative to the cell) and the context after it."""
+    if not cell.is_code:
+        return [], context
+    key = (cell.digest, context.fingerprint(), rs.fingerprint)
+    if use_cache:
+        hit = _CELL_CACHE.get(key)
+        if hit is not None:
+            _CELL_CACHE.move_to_end(key)
+            return [replace(f, notes=list(f.notes)) for f in hit[0]], hit[1].fork()
+    out: list[Finding] = []
+    after = context.fork()
+    try:
+        code = transform(cell.source)
+    except Exception as exc:  # IPython's tokenizer gave up: treat the text as Python
+        code = CellCode(python=cell.source)
+        del exc
+    after.learn_from_text(code.python)
+    _learn_shell_downloads(code, after, cell.index)
+    ctx = RuleContext(cell, code, after, out)
+    for r in rs.by_hook.get("check_special", ()):
+        for s in code.specials:
+            r.check_special(s, ctx)
+    if code.texts:
+        from .rules.base import TextItem
+
+        for t in code.texts:
+            for r in rs.by_hook.get("check_text", ()):
+                r.check_text(TextItem(t.text, "text", t.line), ctx)
+    py = code.python
+    n_lines = py.count("\n")
+    trigger = rs.trigger_re
+    alias_re = rs.alias_trigger(after)
+    wanted = bool((trigger and trigger.search(py)) or (alias_re and alias_re.search(py)))
+    if wanted and n_lines <= MAX_CELL_LINES and py.strip():
+        import libcst as cst
+
+        try:
+            module = cst.parse_module(py)
+        except Exception as exc:  # ParserSyntaxError, and RecursionError on pathological input
+            out.append(_syntax_finding(exc, cell))
+        else:
+            _walk(module, ctx, rs)
+            ctx.resolve_positions(module)
+    _fix_positions(out, cell)
+    if use_cache:
+        _CELL_CACHE[key] = ([replace(f, notes=list(f.notes)) for f in out], after.fork())
+        if len(_CELL_CACHE) > _CELL_CACHE_MAX:
+            _CELL_CACHE.popitem(last=False)
+    return out, after
+
+
+def _syntax_finding(exc: Exception, cell: Cell) -> Finding:
+    line = getattr(exc, "raw_line", None) or getattr(exc, "lineno", None) or 1
+    col = getattr(exc, "raw_column", None) or 0
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if type(exc).__name__ == "ParserSyntaxError":
+        msg = getattr(exc, "message", msg)
+    return Finding(
+        rule_id=SYNTAX_RULE_ID,
+        name="syntax-error",
+        message=f"cell does not parse, so it was not analysed: {msg}",
+        severity=Severity.INFO,
+        confidence=Confidence.HIGH,
+        category=Category.SYNTAX,
+        fix_hint="Fix the syntax error (or mark IPython syntax with % or !) so that mlsec can check this cell.",
+        line=int(line),
+        col=int(col),
+        end_line=int(line),
+        end_col=int(col),
+    )
+
+
+def _fix_positions(findings: list[Finding], cell: Cell) -> None:
+    lines = cell.source.splitlines() or [""]
+    for f in findings:
+        if f.in_output:
+            continue
+        f.line = min(max(f.line, 1), len(lines))
+        f.end_line = min(max(f.end_line, f.line), len(lines))
+        f.col = min(max(f.col, 0), len(lines[f.line - 1]))
+        f.end_col = min(max(f.end_col, 0), len(lines[f.end_line - 1]))
+        if f.end_line == f.line and f.end_col < f.col:
+            f.end_col = f.col
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def analyze(document: Document, config: Config | None = None, *, use_cache: bool = True) -> Report:
+    """Analyse one document. Never raises for bad input: problems become errors or MLS001 findings."""
+    config = config or Config()
+    t0 = time.perf_counter()
+    rs = ruleset_for(config)
+    report = Report(files=1, sources={document.path: document})
+    if not document.is_python:
+        report.errors.append(
+            FileError(document.path, f"notebook kernel language is {document.language!r}, not Python; code not analysed")
+        )
+    findings: list[Finding] = []
+    context = Context()
+    for cell in document.cells:
+        if not cell.is_code:
+            continue
+        report.cells += 1
+        if IGNORE_TAG in cell.tags:
+            continue
+        if document.is_python:
+            try:
+                cell_findings, context = analyze_cell(cell, context, rs, use_cache=use_cache)
+            except RecursionError:
+                cell_findings = [_syntax_finding(SyntaxError("nesting too deep to analyse"), cell)]
+            except Exception as exc:  # a bug in a rule must not lose the rest of the scan
+                cell_findings = [_internal_error(exc, cell)]
+        else:
+            cell_findings = []
+        cell_findings.extend(_text_findings(cell, rs))
+        for f in cell_findings:
+            f.file = document.path
+            f.cell_index = cell.index
+            f.cell_id = cell.id
+        findings.extend(cell_findings)
+    if document.metadata_text:
+        meta_cell = Cell(source="", index=None)
+        for f in _text_findings(meta_cell, rs, metadata=document.metadata_text):
+            f.file = document.path
+            f.notes.append("in notebook metadata")
+            findings.append(f)
+    if config.bandit and document.is_python:
+        from . import bandit_bridge
+
+        try:
+            bandit_findings = bandit_bridge.run(document, config)
+        except Exception as exc:  # bandit failing must not lose native findings
+            report.errors.append(FileError(document.path, f"bandit bridge failed: {exc}"))
+            bandit_findings = []
+        findings = bandit_bridge.merge(findings, bandit_findings)
+    findings = [f for f in findings if _kept(f, document, config)]
+    _finish(findings, document)
+    findings.sort(key=Finding.sort_key)
+    report.findings = findings
+    report.duration = time.perf_counter() - t0
+    return report
+
+
+def _internal_error(exc: Exception, cell: Cell) -> Finding:
+    return Finding(
+        rule_id=SYNTAX_RULE_ID,
+        name="internal-error",
+        message=f"mlsec could not analyse this cell ({type(exc).__name__}: {exc}); please report it",
+        severity=Severity.INFO,
+        category=Category.SYNTAX,
+    )
+
+
+def _text_findings(cell: Cell, rs: RuleSet, metadata: str | None = None) -> list[Finding]:
+    """Outputs (and notebook metadata) go to the text rules; findings are flagged `in_output`."""
+    hooks = rs.by_hook.get("check_text", ())
+    if not hooks:
+        return []
+    from .rules.base import TextItem
+
+    out: list[Finding] = []
+    items = []
+    if metadata is not None:
+        items.append(TextItem(metadata, "metadata"))
+    else:
+        items.extend(TextItem(o.text, "output") for o in cell.outputs if o.text)
+    if not items:
+        return []
+    ctx = RuleContext(cell, CellCode(python=""), Context(), out)
+    for item in items:
+        for r in hooks:
+            r.check_text(item, ctx)
+    for f in out:
+        f.in_output = True
+    return out
+
+
+def _kept(f: Finding, document: Document, config: Config) -> bool:
+    if f.rule_id != SYNTAX_RULE_ID:
+        ids = f.ids
+        if not any(config.rule_enabled(i, f.category) for i in ids):
+            return False
+        if any(config.ignored_for_path(document.path, i, f.category) for i in ids):
+            return False
+    if f.severity < config.min_severity and f.rule_id != SYNTAX_RULE_ID:
+        return False
+    return not _suppressed(f, document)
+
+
+def _cell_of(f: Finding, document: Document) -> Cell | None:
+    if f.cell_index is None:
+        return document.cells[0] if document.cells and document.kind != "notebook" else None
+    if 0 <= f.cell_index < len(document.cells) and document.cells[f.cell_index].index == f.cell_index:
+        return document.cells[f.cell_index]
+    for c in document.cells:
+        if c.index == f.cell_index:
+            return c
+    return None
+
+
+def _suppressed(f: Finding, document: Document) -> bool:
+    if f.in_output:
+        return False
+    cell = _cell_of(f, document)
+    if cell is None:
+        return False
+    lines = cell.source.splitlines()
+    for ln in {f.line, f.end_line}:
+        if 0 < ln <= len(lines) and "mlsec" in lines[ln - 1]:
+            m = _IGNORE_COMMENT.search(lines[ln - 1])
+            if m:
+                ids = m.group("ids")
+                if not ids:
+                    return True
+                wanted = {i.strip().upper() for i in ids.split(",") if i.strip()}
+                if wanted & {i.upper() for i in f.ids} or "ALL" in wanted:
+                    return True
+    return False
+
+
+def _finish(findings: list[Finding], document: Document) -> None:
+    """Snippets for code frames (masked), messages masked, secret spans masked."""
+    secret_spans: dict[tuple[int | None, bool], list[tuple[int, int, int]]] = {}
+    for f in findings:
+        if f.category == Category.SECRETS and not f.in_output:
+            secret_spans.setdefault((f.cell_index, False), []).append((f.line, f.col, f.end_col if f.end_line == f.line else 10**9))
+    for f in findings:
+        f.message = _secrets.mask_text(f.message)
+        if f.in_output:
+            continue
+        cell = _cell_of(f, document)
+        if cell is None:
+            continue
+        lines = cell.source.splitlines()
+        start, end = f.line, min(f.end_line, f.line + 2)
+        chunk = []
+        for ln in range(start, end + 1):
+            if not 0 < ln <= len(lines):
+                continue
+            text = lines[ln - 1]
+            for sl, sc, se in secret_spans.get((f.cell_index, False), ()):
+                if sl == ln and se > sc:
+                    val = text[sc:se]
+                    text = text[:sc] + _mask_literal(val) + text[min(se, len(text)):]
+            chunk.append(_secrets.mask_text(text))
+        f.snippet = "\n".join(chunk)
+
+
+def _mask_literal(val: str) -> str:
+    q = val[:1] if val[:1] in "'\"" else ""
+    inner = val[1:-1] if q and val.endswith(q) and len(val) >= 2 else val
+    return q + _secrets.mask(inner) + q if q else _secrets.mask(val)
