@@ -276,17 +276,22 @@ class RuleSet:
         self.trigger_re = re.compile("|".join(f"(?:{t})" for t in trig)) if trig else None
         self.modules = tuple(sorted({m for r in ast_rules for m in r.modules}))
         self.fingerprint = ",".join(r.id for r in self.rules) + "|" + config.fingerprint()
+        self._alias_cache: dict[str, re.Pattern[str] | None] = {}
 
-    def alias_trigger(self, context: Context) -> re.Pattern[str] | None:
+    def alias_trigger(self, context: Context, fingerprint: str) -> re.Pattern[str] | None:
         """Local names bound to modules the rules care about (`from pickle import loads as l` -> `l`)."""
+        if fingerprint in self._alias_cache:
+            return self._alias_cache[fingerprint]
         names = sorted(
             n
             for n, q in {**context.aliases, **context.instances}.items()
             if q and any(q == m or q.startswith(m + ".") or q.startswith(m + "(") for m in self.modules)
         )
-        if not names:
-            return None
-        return re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b") if names else None
+        if len(self._alias_cache) > 4096:
+            self._alias_cache.clear()
+        self._alias_cache[fingerprint] = pattern
+        return pattern
 
 
 _RULESETS: "OrderedDict[str, RuleSet]" = OrderedDict()
@@ -311,6 +316,46 @@ _CELL_CACHE: "OrderedDict[tuple[str, str, str], tuple[list[Finding], Context]]" 
 _CELL_CACHE_MAX = 50_000
 
 
+_NO_CHILDREN_FIELDS = frozenset(
+    {"lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer", "comma", "semicolon", "equal",
+     "colon", "dot", "newline", "indent", "operator", "default_indent", "default_newline", "encoding",
+     "has_trailing_newline", "value_str", "prefix", "quote", "start", "end", "string", "asynchronous"}
+)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def iter_nodes(root: Any) -> Iterable[Any]:
+    """Every node below root in source order, skipping whitespace and punctuation.
+
+    libcst's visitor machinery rebuilds child lists as it goes (it is shared with transformers);
+    reading dataclass fields directly is several times faster, and this walk is on the hot path.
+    """
+    import libcst as cst
+
+    base = cst.CSTNode
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    fields_of = _CHILD_FIELDS
+    while stack:
+        node = pop()
+        yield node
+        tp = type(node)
+        names = fields_of.get(tp)
+        if names is None:
+            names = tuple(
+                f for f in tp.__dataclass_fields__ if f not in _NO_CHILDREN_FIELDS and not f.startswith("whitespace")
+            )
+            fields_of[tp] = names
+        for name in reversed(names):
+            v = getattr(node, name)
+            if isinstance(v, base):
+                push(v)
+            elif type(v) in (list, tuple):
+                for x in reversed(v):
+                    if isinstance(x, base):
+                        push(x)
+
+
 def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
     """One pass over the tree: collect what the hooks need, learn downloads, dispatch."""
     import libcst as cst
@@ -325,83 +370,71 @@ def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
     want_dicts = "check_dict_item" in rs.by_hook
     context = ctx.context
 
-    class Collector(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            d = dotted_name(node.func)
-            q = context.resolve_dotted(d) if d else None
-            args, kwargs = [], {}
-            for a in node.args:
-                if a.keyword is not None:
-                    kwargs[a.keyword.value] = a
-                elif not a.star:
-                    args.append(a)
-            calls.append(Call(node, d, q, args, kwargs))
+    def on_call(node: cst.Call) -> None:
+        d = dotted_name(node.func)
+        q = context.resolve_dotted(d) if d else None
+        args, kwargs = [], {}
+        for a in node.args:
+            if a.keyword is not None:
+                kwargs[a.keyword.value] = a
+            elif not a.star:
+                args.append(a)
+        calls.append(Call(node, d, q, args, kwargs))
 
-        def _assign(self, stmt: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
-            if value is None:
+    def on_assign(stmt: cst.CSTNode, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if value is None:
+            return
+        if isinstance(target, (cst.Tuple, cst.List)):
+            if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
+                for t, v in zip(target.elements, value.elements):
+                    on_assign(stmt, t.value, v.value)
+            return
+        d = dotted_name(target)
+        if d is not None:
+            text = d
+            resolved = context.resolve_dotted(d) if "." in d else None
+        elif isinstance(target, cst.Subscript):
+            try:
+                text = code_of(target)
+            except Exception:
                 return
-            if isinstance(target, (cst.Tuple, cst.List)):
-                if isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements):
-                    for t, v in zip(target.elements, value.elements):
-                        self._assign(stmt, t.value, v.value)
-                return
-            d = dotted_name(target)
-            if d is not None:
-                text = d
-                resolved = context.resolve_dotted(d) if "." in d else None
-            elif isinstance(target, cst.Subscript):
-                try:
-                    text = code_of(target)
-                except Exception:
-                    return
-                resolved = None
-                base = dotted_name(target.value)
-                if base:
-                    rb = context.resolve_dotted(base)
-                    if rb and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
-                        key = string_value(target.slice[0].slice.value)
-                        resolved = f"{rb}[{key!r}]" if key is not None else None
-            else:
-                return
-            assigns.append(Assign(stmt, text, target, value, resolved))
+            resolved = None
+            base = dotted_name(target.value)
+            if base:
+                rb = context.resolve_dotted(base)
+                if rb and len(target.slice) == 1 and isinstance(target.slice[0].slice, cst.Index):
+                    key = string_value(target.slice[0].slice.value)
+                    resolved = f"{rb}[{key!r}]" if key is not None else None
+        else:
+            return
+        assigns.append(Assign(stmt, text, target, value, resolved))
 
-        def visit_Assign(self, node: cst.Assign) -> None:
+    for node in iter_nodes(module):
+        tp = type(node)
+        if tp is cst.Call:
+            on_call(node)
+        elif tp is cst.Assign:
             for t in node.targets:
-                self._assign(node, t.target, node.value)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            self._assign(node, node.target, node.value)
-
-        def visit_SimpleString(self, node: cst.SimpleString) -> None:
-            if want_strings:
-                v = string_value(node)
-                if v is not None:
-                    strings.append(StringLit(node, v))
-
-        def visit_ConcatenatedString(self, node: cst.ConcatenatedString) -> bool:
-            if want_strings:
-                v = string_value(node)
-                if v is not None:
-                    strings.append(StringLit(node, v))
-                    return False
-            return True
-
-        def visit_FormattedString(self, node: cst.FormattedString) -> None:
-            if want_strings:
-                parts = []
-                for p in node.parts:
-                    parts.append(p.value if isinstance(p, cst.FormattedStringText) else "{}")
-                strings.append(StringLit(node, "".join(parts), is_fstring=True))
-
-        def visit_Dict(self, node: cst.Dict) -> None:
-            if want_dicts:
-                for el in node.elements:
-                    if isinstance(el, cst.DictElement):
-                        k = string_value(el.key)
-                        if k is not None:
-                            dict_items.append((k, el.value, el))
-
-    module.visit(Collector())
+                on_assign(node, t.target, node.value)
+        elif tp is cst.AnnAssign:
+            on_assign(node, node.target, node.value)
+        elif want_strings and tp is cst.SimpleString:
+            v = string_value(node)
+            if v is not None:
+                strings.append(StringLit(node, v))
+        elif want_strings and tp is cst.ConcatenatedString:
+            v = string_value(node)
+            if v is not None:
+                strings.append(StringLit(node, v))
+        elif want_strings and tp is cst.FormattedString:
+            parts = [p.value if isinstance(p, cst.FormattedStringText) else "{}" for p in node.parts]
+            strings.append(StringLit(node, "".join(parts), is_fstring=True))
+        elif want_dicts and tp is cst.Dict:
+            for el in node.elements:
+                if isinstance(el, cst.DictElement):
+                    k = string_value(el.key)
+                    if k is not None:
+                        dict_items.append((k, el.value, el))
 
     # downloads: `p = hf_hub_download(...)`, `urlretrieve(url, "x.pkl")`
     for a in assigns:
@@ -487,7 +520,8 @@ def analyze_cell(
     """Findings of one cell (positions relative to the cell) and the context after it."""
     if not cell.is_code:
         return [], context
-    key = (cell.digest, context.fingerprint(), rs.fingerprint)
+    before_fp = context.fingerprint()
+    key = (cell.digest, before_fp, rs.fingerprint)
     if use_cache:
         hit = _CELL_CACHE.get(key)
         if hit is not None:
@@ -515,7 +549,7 @@ def analyze_cell(
     py = code.python
     n_lines = py.count("\n")
     trigger = rs.trigger_re
-    alias_re = rs.alias_trigger(after)
+    alias_re = rs.alias_trigger(after, after.fingerprint())
     wanted = bool((trigger and trigger.search(py)) or (alias_re and alias_re.search(py)))
     if wanted and n_lines <= MAX_CELL_LINES and py.strip():
         import libcst as cst
