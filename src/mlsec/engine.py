@@ -130,8 +130,13 @@ class RuleContext:
         self._pending: list[tuple[Finding, Any]] = []  # findings waiting for a node position
         self._module = None
         self.lines = cell.source.splitlines()
+        self.assigns: list[Any] = []  # this cell's assignments in source order, set by _walk
 
     # -- facts ----------------------------------------------------------------------------------
+    def local_values(self, name: str) -> list[Any]:
+        """Values assigned to the plain name `name` in this cell, in source order (one level of data flow)."""
+        return [a.value for a in self.assigns if a.target == name]
+
     def resolve(self, node: Any) -> str | None:
         from .rules.base import dotted_name
 
@@ -454,6 +459,7 @@ def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
             if target:
                 context.downloaded[target] = Origin(c.qualname, ctx.cell.index, 0)
 
+    ctx.assigns = assigns
     for r in rs.by_hook.get("check_call", ()):
         for c in calls:
             r.check_call(c, ctx)
