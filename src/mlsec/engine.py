@@ -414,10 +414,14 @@ def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
             return
         assigns.append(Assign(stmt, text, target, value, resolved))
 
+    # strings that IPython's rewrite put into `get_ipython().system("...")` & co: the specials carry them
+    ipython_args: set[int] = set()
     for node in iter_nodes(module):
         tp = type(node)
         if tp is cst.Call:
             on_call(node)
+            if want_strings and _is_ipython_rewrite(node):
+                ipython_args.update(id(a.value) for a in node.args)
         elif tp is cst.Assign:
             for t in node.targets:
                 on_assign(node, t.target, node.value)
@@ -425,13 +429,13 @@ def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
             on_assign(node, node.target, node.value)
         elif want_strings and tp is cst.SimpleString:
             v = string_value(node)
-            if v is not None:
+            if v is not None and id(node) not in ipython_args:
                 strings.append(StringLit(node, v))
         elif want_strings and tp is cst.ConcatenatedString:
             v = string_value(node)
-            if v is not None:
+            if v is not None and id(node) not in ipython_args:
                 strings.append(StringLit(node, v))
-        elif want_strings and tp is cst.FormattedString:
+        elif want_strings and tp is cst.FormattedString and id(node) not in ipython_args:
             parts = [p.value if isinstance(p, cst.FormattedStringText) else "{}" for p in node.parts]
             strings.append(StringLit(node, "".join(parts), is_fstring=True))
         elif want_dicts and tp is cst.Dict:
@@ -472,6 +476,20 @@ def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
     for r in rs.by_hook.get("check_dict_item", ()):
         for k, v, n in dict_items:
             r.check_dict_item(k, v, n, ctx)
+
+
+def _is_ipython_rewrite(node: Any) -> bool:
+    """`get_ipython().system(...)`, `.getoutput`, `.run_line_magic`, `.run_cell_magic`: a shell or magic line."""
+    import libcst as cst
+
+    f = node.func
+    return (
+        isinstance(f, cst.Attribute)
+        and f.attr.value in ("system", "getoutput", "run_line_magic", "run_cell_magic")
+        and isinstance(f.value, cst.Call)
+        and isinstance(f.value.func, cst.Name)
+        and f.value.func.value == "get_ipython"
+    )
 
 
 def _is_download(q: str) -> bool:
@@ -748,10 +766,10 @@ def _suppressed(f: Finding, document: Document) -> bool:
 
 def _finish(findings: list[Finding], document: Document) -> None:
     """Snippets for code frames (masked), messages masked, secret spans masked."""
-    secret_spans: dict[tuple[int | None, bool], list[tuple[int, int, int]]] = {}
+    secret_spans: dict[tuple[int | None, bool], list[tuple[int, int, int, int]]] = {}
     for f in findings:
         if f.category == Category.SECRETS and not f.in_output:
-            secret_spans.setdefault((f.cell_index, False), []).append((f.line, f.col, f.end_col if f.end_line == f.line else 10**9))
+            secret_spans.setdefault((f.cell_index, False), []).append((f.line, f.col, f.end_line, f.end_col))
     for f in findings:
         f.message = _secrets.mask_text(f.message)
         if f.in_output:
@@ -766,15 +784,28 @@ def _finish(findings: list[Finding], document: Document) -> None:
             if not 0 < ln <= len(lines):
                 continue
             text = lines[ln - 1]
-            for sl, sc, se in secret_spans.get((f.cell_index, False), ()):
-                if sl == ln and se > sc:
-                    val = text[sc:se]
-                    text = text[:sc] + _mask_literal(val) + text[min(se, len(text)):]
+            # every secret span touching this line (multi-line literals too), merged, masked right to left
+            pieces = sorted(
+                (sc if sl == ln else 0, ec if el == ln else len(text))
+                for sl, sc, el, ec in secret_spans.get((f.cell_index, False), ())
+                if sl <= ln <= el
+            )
+            merged: list[list[int]] = []
+            for a, b in pieces:
+                if b <= a:
+                    continue
+                if merged and a <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            for a, b in reversed(merged):
+                text = text[:a] + _mask_literal(text[a:b]) + text[b:]
             chunk.append(_secrets.mask_text(text))
         f.snippet = "\n".join(chunk)
 
 
 def _mask_literal(val: str) -> str:
     q = val[:1] if val[:1] in "'\"" else ""
-    inner = val[1:-1] if q and val.endswith(q) and len(val) >= 2 else val
-    return q + _secrets.mask(inner) + q if q else _secrets.mask(val)
+    if q and len(val) >= 2 and val.endswith(q):
+        return q + _secrets.mask(val[1:-1]) + q
+    return _secrets.mask(val)
