@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 # Cell magics whose body is Python code and runs (or is written) as such.
 PYTHON_BODY_MAGICS = {"time", "timeit", "capture", "prun", "debug", "pypy", "python", "python3", "writefile", "file",
-                      "tensorflow_version", "memit", "mprun", "skip"}
+                      "tensorflow_version", "memit", "mprun", "skip", "mlsec"}
 SHELL_BODY_MAGICS = {"bash", "sh", "zsh", "system", "sx", "!", "shell"}
 SHELL_MAGICS = {"system", "sx", "sc"}  # line magics whose argument is a shell command
 AUTOMAGIC_RE = re.compile(
