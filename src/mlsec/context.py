@@ -40,6 +40,7 @@ _ASSIGN_CALL_RE = re.compile(
     r"^[ \t]*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=[ \t]*(?P<callee>[A-Za-z_][\w.]*)[ \t]*\(", re.M
 )
 _ASSIGN_NAME_RE = re.compile(r"^[ \t]*(?P<name>[A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=(?!=)[ \t]*(?P<value>[^\n]*)", re.M)
+_URL_LITERAL_RE = re.compile(r"""[fFrR]{0,2}(?P<q>["'])(?P<s>[A-Za-z][\w+.-]*://[^"'\\]*)(?P=q)[ \t]*(?:#.*)?$""")
 _WITH_AS_RE = re.compile(r"\bwith[ \t]+(?P<callee>[A-Za-z_][\w.]*)[ \t]*\([^\n]*?\)[ \t]+as[ \t]+(?P<name>\w+)")
 
 
@@ -70,9 +71,10 @@ class Context:
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> qualified name ('' = user-defined)
     instances: dict[str, str] = field(default_factory=dict)  # local name -> 'requests.Session()'
     downloaded: dict[str, Origin] = field(default_factory=dict)  # variable name or literal path -> origin
+    urls: dict[str, str] = field(default_factory=dict)  # name -> URL literal it holds (`url = "http://..."`)
 
     def fork(self) -> "Context":
-        return Context(dict(self.aliases), dict(self.instances), dict(self.downloaded))
+        return Context(dict(self.aliases), dict(self.instances), dict(self.downloaded), dict(self.urls))
 
     def fingerprint(self) -> str:
         h = hashlib.blake2b(digest_size=10)
@@ -82,6 +84,8 @@ class Context:
         for k in sorted(self.downloaded):
             o = self.downloaded[k]
             h.update(f"{k}\x1f{o.how}\x1f{o.cell_index}\x1f{o.line}\x1e".encode())
+        for k in sorted(self.urls):
+            h.update(f"u{k}\x1f{self.urls[k]}\x1e".encode())
         return h.hexdigest()
 
     # -- resolution ------------------------------------------------------------------------------
@@ -128,6 +132,11 @@ class Context:
         if "=" in python:
             for m in _ASSIGN_NAME_RE.finditer(python):
                 name, value = m.group("name"), m.group("value").strip()
+                u = _URL_LITERAL_RE.match(value)
+                if u:
+                    self.urls[name] = u.group("s")
+                else:
+                    self.urls.pop(name, None)
                 dotted = re.fullmatch(r"[A-Za-z_][\w.]*", value) is not None
                 if dotted and value.split(".")[0] in self.aliases and self.resolve_dotted(value):
                     self.aliases[name] = self.resolve_dotted(value) or ""  # p = pickle
