@@ -99,6 +99,9 @@ _NOT_PATH_CALLS = frozenset({
 })
 
 
+_TMP_ENV = ("TMPDIR", "TEMP", "TMP")
+
+
 def shared_tmp_path(text: str | None) -> str | None:
     """The shared temp directory `text` starts with (`/tmp`, `/tmp/x`; not `/tmpdata`), else None."""
     if not text:
@@ -147,6 +150,7 @@ docstrings, comparisons).
         Valid("if path.startswith('/tmp/'):\n    pass"),
         Valid("p = '/tmpdata/x.csv'"),
         Valid("import logging\nlogging.info('/tmp/x written')"),
+        Valid("import os\nos.environ['TMPDIR'] = '/var/tmp'", note="tempfile's base directory"),
     ]
     INVALID = [
         Invalid("import pandas as pd\ndf.to_csv('/tmp/train.csv')", line=2, severity="low"),
@@ -185,6 +189,8 @@ docstrings, comparisons).
             self._check(value, ctx, code=code)
 
     def check_assign(self, assign, ctx) -> None:
+        if (assign.resolved_target or "").startswith("os.environ[") and assign.resolved_target[12:-2] in _TMP_ENV:
+            return  # TMPDIR=/tmp is the default; tempfile still makes private unique names inside it
         self._check(assign.value, ctx)
 
     def check_dict_item(self, key, value, node, ctx) -> None:
@@ -338,7 +344,7 @@ are evaluated from literals and `stat.S_*` constants (`stat.S_IRWXU | stat.S_IRW
 **Fix**: `os.chmod(path, 0o600)` (or `stat.S_IRUSR | stat.S_IWUSR`), `os.makedirs(d, mode=0o700)`,
 `os.umask(0o077)`.
 """
-    triggers = (r"chmod", r"mkdir", r"makedirs", r"umask", r"os\.open", r"S_I")
+    triggers = (r"chmod", r"umask", r"os\.open", r"S_I", r"0o[0-7]{3,4}", r"\bmode\s*=")
     modules = ("stat",)
     bandit_ids = ("B103",)
     VALID = [
@@ -575,8 +581,7 @@ torch.save(model, "model.pt")          # the whole nn.Module, pickled
 - transformers: `save_pretrained(dir)` (safetensors by default; don't pass `safe_serialization=False`).
 - DataFrames and arrays: Parquet / Feather / CSV; `numpy.save` of numeric arrays with `allow_pickle=False`.
 """
-    triggers = (r"\bdump\(", r"\.dump\b", r"to_pickle", r"allow_pickle", r"torch\.save|\bsave\(",
-                r"safe_serialization")
+    triggers = (r"\bdump\(", r"\.dump\b", r"to_pickle", r"allow_pickle", r"torch\.save\(", r"safe_serialization")
     modules = ("pickle", "dill", "cloudpickle", "joblib", "torch.save", "pandas.to_pickle")
     bandit_ids = ()
     VALID = [
@@ -674,7 +679,7 @@ bucket.blob("train.csv").make_public()
 time-limited links: `s3.generate_presigned_url("get_object", Params={...}, ExpiresIn=3600)` or
 `blob.generate_signed_url(expiration=timedelta(hours=1))`; grant access to named principals with IAM.
 """
-    triggers = (r"(?i:public)", r"(?i:authenticated.?read)", r"make_public", r"grant_read", r"(?i:allusers)")
+    triggers = (r"(?i:public.?read|authenticated.?read)", r"make_public|grant_read|public_access|(?i:allusers)")
     bandit_ids = ()
     VALID = [
         Valid("import boto3\ns3 = boto3.client('s3')\ns3.upload_file('m.pkl', 'b', 'm.pkl', ExtraArgs={'ACL': 'private'})"),

@@ -354,10 +354,13 @@ image = Image.open(requests.get(url, stream=True).raw)
 (`hashlib.sha256`, `keras.utils.get_file(..., file_hash=...)`, `torch.hub.download_url_to_file(...,
 hash_prefix=...)`).
 """
-    triggers = (r"(?i:http://)", r"requests|httpx", r"urlopen|urlretrieve|Request\(", r"read_\w+\(", r"get_file",
-                r"load_state_dict_from_url|load_url|download", r"WebBaseLoader|load_image|load_dataset",
-                r"loadtxt|genfromtxt", r"fsspec", r"subprocess|\bsystem\(|popen\(")
-    modules = ("requests", "httpx", "urllib.request", "wget", "gdown", "torch.hub", "keras.utils", "fsspec")
+    # Literal URLs, plus the download calls a URL bound in an earlier cell can reach (kept narrow:
+    # every cell a trigger matches gets parsed).
+    triggers = (r"(?i:http://)", r"requests\.\w+\(|httpx\.\w+\(", r"urlopen|urlretrieve",
+                r"get_file|load_state_dict_from_url|load_url|download_url|wget\.download|gdown\.download",
+                r"read_(?:csv|json|parquet|excel|table|html|xml|fwf|feather|orc|stata|sas|spss|pickle)\(",
+                r"WebBaseLoader|load_image\(", r"loadtxt|genfromtxt", r"fsspec\.open", r"subprocess|\bsystem\(|popen\(")
+    modules = ("urllib.request", "wget", "gdown", "torch.hub", "keras.utils", "fsspec")
     bandit_ids = ("B310",)
     VALID = [
         Valid("import requests\nrequests.get('https://example.com/data.csv')"),
