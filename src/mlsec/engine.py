@@ -236,7 +236,10 @@ class RuleContext:
         from libcst.metadata import MetadataWrapper, PositionProvider
 
         wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        positions = wrapper.resolve(PositionProvider)
+        try:  # the provider alone: wrapper.resolve() also walks the whole tree for batchable providers (none here)
+            positions = PositionProvider()._gen(wrapper)
+        except Exception:  # libcst changed its provider internals: the public path
+            positions = wrapper.resolve(PositionProvider)
         for f, node in self._pending:
             pos = positions.get(node)
             if pos is None:
@@ -631,8 +634,12 @@ def _fix_positions(findings: list[Finding], cell: Cell) -> None:
 # Documents
 
 
-def analyze(document: Document, config: Config | None = None, *, use_cache: bool = True) -> Report:
-    """Analyse one document. Never raises for bad input: problems become errors or MLS001 findings."""
+def analyze(
+    document: Document, config: Config | None = None, *, use_cache: bool = True, context: Context | None = None
+) -> Report:
+    """Analyse one document. Never raises for bad input: problems become errors or MLS001 findings.
+
+    `context`: what earlier code taught (imports, aliases), for a document that continues a session."""
     config = config or Config()
     t0 = time.perf_counter()
     rs = ruleset_for(config)
@@ -642,7 +649,7 @@ def analyze(document: Document, config: Config | None = None, *, use_cache: bool
             FileError(document.path, f"notebook kernel language is {document.language!r}, not Python; code not analysed")
         )
     findings: list[Finding] = []
-    context = Context()
+    context = context.fork() if context is not None else Context()
     for cell in document.cells:
         if not cell.is_code:
             continue
