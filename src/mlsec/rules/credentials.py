@@ -128,8 +128,14 @@ from huggingface_hub import login
 login(token="hf_...34 characters...")
 ```
 """ + _SHARED_EXPLANATION_FIX
-    triggers = (r"A3T|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|glpat-|hf_|api_org_|sk-|AIza|xox[abeoprs]-|_live_|"
-                r"_test_|PRIVATE KEY|eyJ|npm_|pypi-|SG\.|r8_|gsk_|lsv2_|dapi|(?i:accountkey|aws)",)
+    triggers = (
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
+        r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_|glpat-|(?:hf|api_org)_[A-Za-z0-9]{30}|sk-[\w-]{20}|AIza[\w-]{35}|"
+        r"xox[abeoprs]-|[sr]k_(?:live|test)_",
+        r"PRIVATE KEY|eyJ[\w-]{8,}\.eyJ|npm_[A-Za-z0-9]{36}|pypi-AgEI|SG\.[\w-]{22}\.|r8_[A-Za-z0-9]{37}|"
+        r"gsk_[A-Za-z0-9]{52}|lsv2_|dapi[a-f0-9]{32}|(?i:accountkey)=",
+        r"[A-Za-z0-9/+]{40}['\"]",  # a bare AWS secret access key
+    )
     bandit_ids = ("B105", "B106", "B107")
     VALID = [
         Valid("from huggingface_hub import login\nlogin(token=os.environ['HF_TOKEN'])"),
@@ -336,13 +342,11 @@ import wandb
 wandb.login(key="0123abcd...40 hex characters...")
 ```
 """ + _SHARED_EXPLANATION_FIX
-    triggers = (r"login|set_auth_token|save_token|api_key|api_token|auth_token|aws_secret|aws_session|azure_ad_token|"
-                r"OpenAI|Anthropic|Groq|Mistral|Together|Pinecone|Roboflow|HfApi|Github|configure|Client|"
-                r"set_credentials|GraphDatabase|['\"]username['\"]",)
-    modules = ("huggingface_hub", "wandb", "openai", "anthropic", "google.generativeai", "google.genai", "cohere",
-               "groq", "mistralai", "together", "replicate", "pinecone", "boto3", "pyngrok", "github", "roboflow",
-               "comet_ml", "neptune", "clearml", "langchain_openai", "langchain_anthropic", "neo4j", "litellm",
-               "voyageai", "stripe")
+    # no `modules`: aliases of these libraries are common names (`client`), and every call it checks takes
+    # its credential through one of these words or a literal argument to login/set_auth_token
+    triggers = (r"login\((?!\))|set_auth_token|save_token|api_key|api_token|auth_token|aws_secret|aws_session|"
+                r"azure_ad_token|OpenAI\(|Anthropic\(|Groq\(|Mistral\(|Together\(|Pinecone\(|Roboflow\(|"
+                r"HfApi\(|Github\(|(?i:cohere)|set_credentials|GraphDatabase|['\"]username['\"]",)
     VALID = [
         Valid("import wandb\nwandb.login()"),
         Valid("import wandb, os\nwandb.login(key=os.environ['WANDB_API_KEY'])"),
@@ -521,6 +525,10 @@ def _unquote(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _a(kind: str) -> str:
+    return ("an " if kind[:1].lower() in "aeiou" else "a ") + kind
+
+
 def _text_span(item: TextItem, start: int, end: int) -> tuple[int, int, int, int]:
     """Line/col (cell-relative for cell-magic bodies, text-relative for outputs) of text[start:end]."""
     t = item.text
@@ -564,10 +572,16 @@ included, into the cell output.
         Invalid(f"%env WANDB_API_KEY {_WANDB}", line=1),
         Invalid(f"import os\n%env DB_PASSWORD='{_PW}'", line=2),
         Invalid(f"%set_env GITHUB_TOKEN={_GH}", severity="critical"),
+        Invalid("import os\n%env", line=2, severity="low", note="lists every variable into the output"),
     ]
 
     def check_special(self, special, ctx) -> None:
         if special.kind != "magic" or special.name not in ENV_MAGICS:
+            return
+        if special.name == "env" and not special.text.strip():
+            ctx.report_special(self, special, severity=Severity.LOW, confidence=Confidence.MEDIUM,
+                               message="`%env` with no argument prints every environment variable, secrets included, "
+                                       "into the saved output")
             return
         m = _ENV_ARG.match(special.text)
         if not m:
@@ -579,7 +593,7 @@ included, into the cell output.
         if toks:
             s, e, kind = toks[0]
             ctx.report_special(self, special, vs + s, vs + e, severity=token_severity(kind),
-                               message=f"`%{special.name} {name}` sets a {kind}: `{S.mask(value[s:e])}`")
+                               message=f"`%{special.name} {name}` sets {_a(kind)}: `{S.mask(value[s:e])}`")
             return
         creds = S.find_url_credentials(value)
         if creds:
@@ -625,11 +639,13 @@ def shell_secrets(text: str) -> list[tuple[int, int, str, str]]:
     for m in _SHELL_HEADER.finditer(text):
         v = m.group("value")
         if S.looks_like_secret(v, "authorization"):
-            add(*m.span("value"), "authorization header", m.group("name"))
+            add(*m.span("value"), "credential", f"the `{m.group('name')}` header")
     for m in _SHELL_POSITIONAL.finditer(text):
         v = m.group("value").strip("'\"")
+        tool = m.group(0).split()[0]
         if S.looks_like_secret(v, "token"):
-            add(*m.span("value"), "token", m.group(0).split()[0] + " login")
+            kind = {"wandb": "W&B API key", "ngrok": "ngrok auth token", "kaggle": "Kaggle API key"}.get(tool, "token")
+            add(*m.span("value"), kind, f"`{tool}` login")
     for pat, label in ((_SHELL_FLAG, "option"), (_SHELL_ASSIGN, "variable"), (_SHELL_JSON, "key")):
         for m in pat.finditer(text):
             name = m.group("name")
@@ -638,9 +654,11 @@ def shell_secrets(text: str) -> list[tuple[int, int, str, str]]:
             if kind is None and name == "-p" and re.search(r"\b(?:docker|sshpass)\b", text):
                 kind = "password"
             if kind is None and label == "key" and name == "key" and "kaggle" in text.lower():
-                kind = "key"
+                kind = "Kaggle API key"
             if kind is None or not S.looks_like_secret(value, kind):
                 continue
+            if label == "option" and re.match(r"[A-Za-z_][\w.\-]*=", value):
+                continue  # `--secret id=HF_TOKEN`: a reference to a secret, not its value
             s, e = m.span("value")
             if any(s < ue and us < e for us, ue in url_spans):
                 continue  # MLS202
