@@ -334,12 +334,13 @@ are evaluated from literals and `stat.S_*` constants (`stat.S_IRWXU | stat.S_IRW
 
 - `os.chmod` / `Path.chmod` set the mode as given: world-writable is high, world-readable low.
 - `os.mkdir` / `os.makedirs` / `os.open` / `Path.mkdir` modes pass through the umask, which usually
-  removes `o+w`; an explicit world-writable mode is reported at medium (it takes effect under
-  `umask 0`, common in containers). Their world-readable modes are normal and not reported.
+  removes `o+w` (0o777 is even their default); an explicit world-writable mode is reported at low
+  severity because it states the intent and takes effect as written under `umask 0`. Their
+  world-readable modes are normal and not reported.
 - `os.umask(m)` without the 0o002 bit makes everything created afterwards world-writable.
 - `!chmod 777 ...` / `chmod -R a+w` in shell lines: world-writable modes only.
 
-**Example**: `os.chmod("model.pkl", 0o777)`; `os.makedirs(out_dir, mode=0o777)`; `os.umask(0)`
+**Example**: `os.chmod("model.pkl", 0o777)`; `os.umask(0)`; `os.makedirs(out_dir, mode=0o777)`
 
 **Fix**: `os.chmod(path, 0o600)` (or `stat.S_IRUSR | stat.S_IWUSR`), `os.makedirs(d, mode=0o700)`,
 `os.umask(0o077)`.
@@ -363,9 +364,9 @@ are evaluated from literals and `stat.S_*` constants (`stat.S_IRWXU | stat.S_IRW
         Invalid("import os\nos.chmod('data.csv', 0o644)", severity="low"),
         Invalid("import os, stat\nos.chmod(p, os.stat(p).st_mode | stat.S_IWOTH)", severity="high"),
         Invalid("from pathlib import Path\nPath('out').chmod(0o666)", severity="high"),
-        Invalid("import os\nos.makedirs(out_dir, mode=0o777, exist_ok=True)", severity="medium"),
-        Invalid("import os\nos.mkdir('cache', 0o777)", severity="medium"),
-        Invalid("import os\nfd = os.open('x.bin', os.O_WRONLY | os.O_CREAT, 0o666)", severity="medium"),
+        Invalid("import os\nos.makedirs(out_dir, mode=0o777, exist_ok=True)", severity="low"),
+        Invalid("import os\nos.mkdir('cache', 0o777)", severity="low"),
+        Invalid("import os\nfd = os.open('x.bin', os.O_WRONLY | os.O_CREAT, 0o666)", severity="low"),
         Invalid("import os\nos.umask(0)", severity="medium"),
         Invalid("!chmod -R 777 /content/models", severity="high"),
         Invalid("%%bash\nchmod a+w shared.db", line=2),
@@ -393,8 +394,9 @@ are evaluated from literals and `stat.S_*` constants (`stat.S_IRWXU | stat.S_IRW
             if kind == "chmod":
                 ctx.report(self, call.node, message=self.message.format(name=name, what=what, mode=mode))
             else:
-                ctx.report(self, call.node, severity=Severity.MEDIUM,
-                           message=self.message.format(name=name, what=what, mode=mode),
+                ctx.report(self, call.node, severity=Severity.LOW, confidence=Confidence.MEDIUM,
+                           message=self.message.format(name=name, what=what, mode=mode)
+                           + " (unless the umask removes o+w)",
                            notes=["the process umask usually removes o+w; it does not under umask 0"])
         elif kind == "chmod" and must & _R_OTH:
             ctx.report(self, call.node, severity=Severity.LOW, confidence=Confidence.MEDIUM,
@@ -642,9 +644,11 @@ def _public_acl(value: str | None) -> str | None:
         return None
     v = value.lower().replace("-", "").replace("_", "")
     if v in ("publicreadwrite",):
-        return "readable and writable"
-    if v in ("publicread", "authenticatedread", "allusers"):
-        return "readable"
+        return "readable and writable by anyone on the internet"
+    if v in ("publicread", "allusers"):
+        return "readable by anyone on the internet"
+    if v == "authenticatedread":
+        return "readable by every cloud account holder, i.e. by anyone"
     return None
 
 
@@ -659,7 +663,7 @@ class PublicCloudStorage(Rule):
     severity = Severity.HIGH
     cwe = 732
     stage = Stage.OPERATION
-    message = "{what} makes the stored object or bucket {access} by anyone on the internet"
+    message = "{what} makes the stored object or bucket {access}"
     fix_hint = "Keep buckets private; share with signed URLs (`generate_presigned_url`, `blob.generate_signed_url`) or IAM."
     explanation = """
 **Why**: training data, model weights and evaluation outputs often hold personal data, licensed data
@@ -722,12 +726,14 @@ time-limited links: `s3.generate_presigned_url("get_object", Params={...}, Expir
                 q = ctx.resolve(pa)
                 v = q.rsplit(".", 1)[-1] if q and "PublicAccess" in q else None
             if v and v.lower() in ("container", "blob"):
-                ctx.report(self, call.node, message=self.message.format(what=f"public_access=`{v}`", access="readable"))
+                ctx.report(self, call.node, message=self.message.format(what=f"public_access=`{v}`",
+                                                                        access="readable by anyone on the internet"))
             return
         if call.name == "make_public":
             q = resolved(call, ctx).qualname
             if q is None or q.startswith("google.cloud.") or q.startswith("gcsfs."):
-                ctx.report(self, call.node, message=self.message.format(what="`make_public()`", access="readable"),
+                ctx.report(self, call.node, message=self.message.format(
+                    what="`make_public()`", access="readable by anyone on the internet"),
                            confidence=Confidence.HIGH if q else Confidence.MEDIUM)
             return
         import libcst as cst
@@ -738,10 +744,10 @@ time-limited links: `s3.generate_presigned_url("get_object", Params={...}, Expir
             if isinstance(recv, cst.Call) and isinstance(recv.func, cst.Attribute) and recv.func.attr.value in (
                 "all", "all_authenticated"
             ):
-                access = "readable" if func.attr.value == "grant_read" else "writable"
+                access = ("readable" if func.attr.value == "grant_read" else "writable") + " by anyone on the internet"
                 ctx.report(self, call.node, message=self.message.format(
                     what=f"`{recv.func.attr.value}().{func.attr.value}()`", access=access),
-                    severity=Severity.HIGH if access == "readable" else Severity.CRITICAL)
+                    severity=Severity.HIGH if func.attr.value == "grant_read" else Severity.CRITICAL)
 
     def check_dict_item(self, key, value, node, ctx) -> None:
         if key in _ACL_KWARGS:
