@@ -60,7 +60,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
-    return [{"src": "labextension", "dest": "jupyter-mlsec"}]
+    return [{"src": "lab/labextension", "dest": "jupyter-mlsec"}]  # built there by labextension/
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

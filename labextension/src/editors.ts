@@ -1,0 +1,137 @@
+/**
+ * Which CodeMirror views show which model, and what each model's diagnostics should be.
+ *
+ * An editor extension (registered in IEditorExtensionRegistry) tells us about every EditorView as it
+ * is created and destroyed, together with its model (a cell model or a file's document model). That
+ * covers lazily rendered and windowed cells, cells re-created after a move, and file editors: a view
+ * created after the lint result arrived gets the model's diagnostics right away.
+ *
+ * A view is only updated when its model's diagnostics or text changed (compared by key), and never with
+ * a result computed for a different text (a newer lint is then on its way).
+ */
+import type { CodeEditor } from '@jupyterlab/codeeditor';
+import { EditorExtensionRegistry, IEditorExtensionFactory } from '@jupyterlab/codemirror';
+import { Diagnostic, lintGutter, setDiagnostics } from '@codemirror/lint';
+import { StateEffect } from '@codemirror/state';
+import { EditorView, ViewPlugin } from '@codemirror/view';
+
+interface IDesired {
+  source: string;
+  key: string;
+  empty: boolean;
+  build: () => Diagnostic[];
+  built?: Diagnostic[];
+}
+
+const viewsByModel = new WeakMap<CodeEditor.IModel, Set<EditorView>>();
+const desired = new WeakMap<CodeEditor.IModel, IDesired>();
+const appliedKey = new WeakMap<EditorView, string>();
+const withGutter = new WeakSet<EditorView>();
+let applyCount = 0;
+
+/** The editor extension: registers each view with its model for as long as the view lives. */
+export function trackerExtension(): IEditorExtensionFactory<undefined> {
+  return {
+    name: 'jupyter-mlsec:diagnostics',
+    factory: options => {
+      const model = options.model;
+      return EditorExtensionRegistry.createImmutableExtension(
+        ViewPlugin.define(view => {
+          let set = viewsByModel.get(model);
+          if (!set) {
+            set = new Set();
+            viewsByModel.set(model, set);
+          }
+          set.add(view);
+          // A view cannot be updated while it is being constructed.
+          void Promise.resolve().then(() => applyTo(view, model));
+          return {
+            destroy: () => {
+              viewsByModel.get(model)?.delete(view);
+            }
+          };
+        })
+      );
+    }
+  };
+}
+
+/**
+ * Set what `model` should show: `key` identifies the diagnostics and `source` the text they were
+ * computed for; `build` creates the CodeMirror diagnostics only when some view needs them.
+ */
+export function setModelDiagnostics(
+  model: CodeEditor.IModel,
+  source: string,
+  key: string,
+  empty: boolean,
+  build: () => Diagnostic[]
+): void {
+  const current = desired.get(model);
+  if (current && current.key === key && current.source === source) {
+    // same result: still offer it to views that have not shown it (new, or stale before)
+    for (const view of viewsByModel.get(model) ?? []) {
+      applyTo(view, model);
+    }
+    return;
+  }
+  desired.set(model, { source, key, empty, build });
+  for (const view of viewsByModel.get(model) ?? []) {
+    applyTo(view, model);
+  }
+}
+
+/** Forget a model's diagnostics and clear them from its views (extension switched off). */
+export function clearModelDiagnostics(model: CodeEditor.IModel): void {
+  desired.delete(model);
+  for (const view of viewsByModel.get(model) ?? []) {
+    if (appliedKey.has(view)) {
+      view.dispatch(setDiagnostics(view.state, []));
+      appliedKey.delete(view);
+    }
+  }
+}
+
+/** The live views of a model (for actions that edit text). */
+export function viewsOf(model: CodeEditor.IModel): EditorView[] {
+  return [...(viewsByModel.get(model) ?? [])];
+}
+
+/** Number of times diagnostics were dispatched to a view (the bench and tests read it). */
+export function dispatchCount(): number {
+  return applyCount;
+}
+
+function applyTo(view: EditorView, model: CodeEditor.IModel): void {
+  const want = desired.get(model);
+  if (!want) {
+    return;
+  }
+  const had = appliedKey.get(view);
+  if (had === want.key) {
+    return;
+  }
+  if (want.empty && had === undefined) {
+    return; // nothing shown, nothing to show
+  }
+  if (view.state.doc.toString() !== want.source) {
+    return; // the text moved on; the lint of the new text will update this view
+  }
+  if (!want.built) {
+    want.built = want.build();
+  }
+  const spec = setDiagnostics(view.state, want.built);
+  const effects: StateEffect<unknown>[] = [];
+  if (Array.isArray(spec.effects)) {
+    effects.push(...spec.effects);
+  } else if (spec.effects) {
+    effects.push(spec.effects as StateEffect<unknown>);
+  }
+  if (!withGutter.has(view) && !want.empty) {
+    effects.push(StateEffect.appendConfig.of(lintGutter({ hoverTime: 200 })));
+    withGutter.add(view);
+  }
+  view.dispatch({ effects });
+  appliedKey.set(view, want.key);
+  applyCount++;
+}

@@ -1,0 +1,98 @@
+/**
+ * The wire format of `POST <base>/mlsec/lint` and the extension's settings.
+ * Offsets (`from`, `to`, fix changes) are UTF-16 code units into the cell source, as CodeMirror counts.
+ */
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+/** Most severe first: the order of the panel's groups. */
+export const SEVERITIES: Severity[] = ['critical', 'high', 'medium', 'low', 'info'];
+
+export interface IFixChange {
+  from: number;
+  to: number;
+  insert: string;
+}
+
+export interface IFix {
+  title: string;
+  safe: boolean;
+  changes: IFixChange[];
+}
+
+export interface IMlsecDiagnostic {
+  rule: string;
+  name: string;
+  severity: Severity;
+  category: string;
+  message: string;
+  fixHint: string;
+  snippet: string;
+  inOutput: boolean;
+  line: number;
+  endLine: number;
+  col: number;
+  endCol: number;
+  from: number;
+  to: number;
+  ids: string[];
+  source: string;
+  notes: string[];
+  cwe: number | null;
+  fingerprint: string;
+  fix?: IFix;
+}
+
+export interface ILintResponse {
+  version: number;
+  cells: IMlsecDiagnostic[][];
+  notebook: IMlsecDiagnostic[];
+  errors: { message: string }[];
+  config: string | null;
+  excluded: boolean;
+  durationMs?: number;
+  analysisMs?: number;
+}
+
+export interface ICellPayload {
+  id: string;
+  cell_type: string;
+  source: string;
+  outputs?: Record<string, unknown>[];
+}
+
+export interface ILintRequest {
+  kind: 'notebook' | 'file';
+  path: string;
+  language: string;
+  cells: ICellPayload[];
+  ignore: string[];
+  settings: { minSeverity: Severity; disabledRules: string[]; bandit: boolean };
+}
+
+export interface ISettings {
+  enabled: boolean;
+  minSeverity: Severity;
+  disabledRules: string[];
+  bandit: boolean;
+  debounce: number;
+  lintPythonFiles: boolean;
+}
+
+export const DEFAULT_SETTINGS: ISettings = {
+  enabled: true,
+  minSeverity: 'info',
+  disabledRules: [],
+  bandit: true,
+  debounce: 300,
+  lintPythonFiles: true
+};
+
+/** A diagnostic placed in a document, as the panel and the status bar list it. */
+export interface IPlacedFinding {
+  diagnostic: IMlsecDiagnostic;
+  /** 0-based cell index at lint time; null for a .py file or notebook metadata. */
+  cellIndex: number | null;
+  /** Opaque handle the linter uses to find the cell again after cells move. */
+  target: unknown;
+}
