@@ -486,6 +486,9 @@ def _curl_insecure(word: str) -> bool:
     return False
 
 
+_TLS_OFF_HINT = re.compile(r"(?i)insecure|-\w*k|check-certificate|sslverify|ssl_no_verify|ssl_verify")
+
+
 def _falsy(v: str) -> bool:
     return v.strip().strip("'\"").lower() in ("false", "0", "no", "off")
 
@@ -552,7 +555,7 @@ is reported by the supply-chain rules.)
             if m and not _falsy(m.group(1)):
                 ctx.report_special(self, special, message=self.message.format(what="GIT_SSL_NO_VERIFY"))
             return
-        if special.kind != "shell":
+        if special.kind != "shell" or not _TLS_OFF_HINT.search(special.text):
             return
         for env, cmd in _shell_words(special):
             for word, what in _insecure_tls(env, cmd):
