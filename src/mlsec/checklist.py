@@ -216,7 +216,8 @@ class Checklist:
 
 
 def practice_for_finding(f: Any) -> str | None:
-    """Which checklist practice a static finding belongs to (by category, then lifecycle stage)."""
+    """Which checklist practice a static finding belongs to: exposure, storage and secrets by category,
+    the rest by the rule's lifecycle stage (no stage, e.g. bandit-only: training)."""
     from .engine import SYNTAX_RULE_ID
     from .findings import Category, Stage
 
@@ -224,6 +225,8 @@ def practice_for_finding(f: Any) -> str | None:
         return None
     if f.category == Category.EXPOSURE:
         return "exposure"
+    if f.category in (Category.STORAGE, Category.SECRETS):
+        return "storage"  # where data and credentials are kept, whatever the stage
     stage = f.stage
     if stage == Stage.DATA_PREPARATION:
         return "storage"
@@ -233,8 +236,6 @@ def practice_for_finding(f: Any) -> str | None:
         return "operation-sast"
     if stage == Stage.MONITORING:
         return "monitoring"
-    if f.category in (Category.STORAGE, Category.SECRETS):
-        return "storage"
     return "training-sast"
 
 

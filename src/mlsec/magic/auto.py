@@ -25,10 +25,8 @@ from typing import Any
 
 from IPython.core.error import InputRejected
 
-OVERRIDE_HELP = (
-    "To run it anyway: add `# mlsec: ignore[{ids}]` to the flagged line, "
-    "or lower the guard (`%mlsec guard critical`) or turn it off (`%mlsec guard off`)."
-)
+GUARD_OVERRIDE = "lower the guard (`%mlsec guard critical`) or turn it off (`%mlsec guard off`)"
+BLOCK_OVERRIDE = "drop `--block` from the `%%mlsec` line (or raise it: `--block critical`)"
 
 
 class CellBlocked(InputRejected):
@@ -51,8 +49,9 @@ class CellFailed(Exception):
         return [f"\x1b[2m{self}\x1b[0m"]
 
 
-class CheckTimeout(Exception):
-    pass
+class CheckTimeout(BaseException):
+    """A check ran out of time. A BaseException so that no `except Exception` inside the engine
+    (which turns a rule's bug into a finding and goes on) can swallow it."""
 
 
 def blocking(findings: list[Any], level: Any) -> list[Any]:
@@ -63,7 +62,8 @@ def blocking(findings: list[Any], level: Any) -> list[Any]:
     return [f for f in findings if f.severity >= level and f.rule_id != SYNTAX_RULE_ID]
 
 
-def block_message(stop: list[Any], level: Any, where: str = "the guard") -> str:
+def block_message(stop: list[Any], level: Any, where: str, override: str = GUARD_OVERRIDE) -> str:
+    """Why the cell did not run, the findings that stopped it, and the two ways to run it anyway."""
     ids = sorted({f.rule_id for f in stop})
     head = (
         f"mlsec stopped this cell before it ran: {len(stop)} finding{'s' if len(stop) != 1 else ''} "
@@ -72,15 +72,37 @@ def block_message(stop: list[Any], level: Any, where: str = "the guard") -> str:
     lines = [head]
     for f in sorted(stop, key=lambda f: (-int(f.severity), f.line))[:10]:
         lines.append(f"  {f.severity.label.upper()} {f.rule_id} line {f.line}: {f.message}")
-    lines.append(OVERRIDE_HELP.format(ids=",".join(ids)))
+    lines.append(f"To run it anyway: add `# mlsec: ignore[{','.join(ids)}]` to the flagged line, or {override}.")
     from ..secrets import mask_text
 
     return mask_text("\n".join(lines))
 
 
 def run_bounded(fn: Any, timeout: float) -> Any:
-    """Run `fn()` in a helper thread and wait at most `timeout` seconds (a pathological cell must not
-    hang the kernel); its exception, if any, is re-raised here."""
+    """Run `fn()` for at most `timeout` seconds, so a pathological cell cannot hang the kernel.
+
+    On the main thread (where IPython runs cells) a one-shot SIGALRM timer interrupts the check: no
+    thread hand-off, so it costs microseconds. Elsewhere, or when the program's own real-time timer is
+    armed, the check runs in a helper thread that is waited for at most `timeout` seconds."""
+    import signal
+
+    if (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    ):
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise CheckTimeout(f"the check took longer than {timeout:g} s")
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                return fn()
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            signal.signal(signal.SIGALRM, previous)
     box: dict[str, Any] = {}
 
     def work() -> None:
@@ -158,7 +180,7 @@ class AutoMode:
         self._stop = None
         try:
             self._check(info)
-        except Exception as exc:
+        except (Exception, CheckTimeout) as exc:
             self.fail(exc)
 
     def post_run_cell(self, result: Any = None) -> None:

@@ -134,10 +134,13 @@ class MlsecMagics(Magics):
                 raise UsageError(f"%%mlsec: unknown option {a!r} (use --block [LEVEL])")
             i += 1
         s = self.session
+        from .auto import BLOCK_OVERRIDE, GUARD_OVERRIDE
+
         if level is None and s.auto is not None and s.guard is not None:
-            level, where = s.guard, f"`%mlsec guard {s.guard.label}`"
+            level, where, override = s.guard, f"`%mlsec guard {s.guard.label}`", GUARD_OVERRIDE
         else:
             where = f"`%%mlsec --block {level.label}`" if level is not None else ""
+            override = BLOCK_OVERRIDE
         count = self.shell.execution_count
         report = None
         try:
@@ -166,7 +169,7 @@ class MlsecMagics(Magics):
             stop = blocking(report.findings, level)
             if stop:
                 s.blocked.add(count)
-                raise CellBlocked(block_message(stop, level, where))
+                raise CellBlocked(block_message(stop, level, where, override))
         s.nested += 1
         try:
             result = self.shell.run_cell(cell, store_history=False)

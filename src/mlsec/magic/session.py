@@ -68,6 +68,7 @@ class Session:
         self.timings: deque[float] = deque(maxlen=2000)  # seconds per automatic check
         self.last_findings: list[Any] = []
         self._auto_config: tuple[str, Any] | None = None
+        self._ctx_state: tuple[list[tuple[int, str]], Any, str] | None = None  # history seen, context after it
 
     # -- configuration ---------------------------------------------------------------------------
     def config(self, start: str | None = None, *, bandit: bool | None = None) -> tuple[Any, str | None]:
@@ -118,15 +119,39 @@ class Session:
         return Document(path=SESSION_PATH, cells=cells, kind="notebook")
 
     # -- linting ---------------------------------------------------------------------------------
+    def context_before(self, count: int, config: Any) -> Any:
+        """The engine's context (imports, aliases, downloads) after the history cells before `count`.
+
+        Kept between checks and extended cell by cell, so checking a cell costs the same after 10 or
+        1,000 earlier cells; rebuilt when the history is not a continuation of what was seen (a reset,
+        a stopped cell, another config)."""
+        from ..context import Context
+        from ..engine import analyze_cell, ruleset_for
+        from ..source import Cell
+
+        rs = ruleset_for(config)
+        hist = self.history(before=count)
+        seen, ctx, fp = self._ctx_state if self._ctx_state else ([], None, None)
+        if ctx is None or fp != rs.fingerprint or len(seen) > len(hist) or hist[: len(seen)] != seen:
+            seen, ctx = [], Context()
+        for n, src in hist[len(seen):]:
+            try:
+                _, ctx = analyze_cell(Cell(source=src, index=n - 1), ctx, rs)
+            except Exception:  # as analyze() does: a cell the engine cannot read teaches nothing
+                pass
+        self._ctx_state = (hist, ctx, rs.fingerprint)
+        return ctx
+
     def lint_cell(self, source: str, count: int | None = None, config: Any = None) -> Any:
         """Report of one cell's findings, analysed after the session's history (imports, aliases)."""
-        from ..engine import Report, analyze
+        from ..engine import analyze
+        from ..source import Cell, Document
 
         count = self.shell.execution_count if count is None else count
-        doc = self.history_document(extra=source, count=count)
-        full = analyze(doc, config if config is not None else self.auto_config())
-        mine = [f for f in full.findings if f.cell_index == count - 1]
-        return Report(findings=mine, errors=full.errors, files=1, cells=1, duration=full.duration, sources=full.sources)
+        config = config if config is not None else self.auto_config()
+        context = self.context_before(count, config)
+        doc = Document(path=SESSION_PATH, cells=[Cell(source=source, index=count - 1)], kind="notebook")
+        return analyze(doc, config, context=context)
 
     def lint_notebook(self, *, history_only: bool = False, bandit: bool | None = None) -> tuple[Any, str, str, str | None]:
         """(report, title, cell format, note): the notebook file when the kernel knows it, else the history."""
