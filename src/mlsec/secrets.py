@@ -260,6 +260,16 @@ def _url_secret_ok(value: str, min_len: int) -> bool:
     return True
 
 
+def _identifier_like(v: str) -> bool:
+    """Lower-case words and numbers joined by `_`, `-` or `.`, none long: a name, not a generated secret."""
+    parts = re.split(r"[_\-.]", v)
+    return (
+        len(parts) >= 2
+        and all(p and len(p) <= 10 and (p.isdigit() or p.isalpha()) and p == p.lower() for p in parts)
+        and any(p.isalpha() and len(p) >= 2 for p in parts)
+    )
+
+
 def _randomish(v: str) -> bool:
     """Has letters and digits (or both cases over 16 characters): generated, not a word."""
     letters = any(c.isalpha() for c in v)
@@ -343,6 +353,15 @@ _KEY_QUALIFIERS = frozenset({
 })
 
 
+# `PRIMARY_KEY`, `SORT_KEY`, `CACHE_KEY`: keys of data, not credentials
+_DATA_KEY_WORDS = frozenset({
+    "primary", "sort", "partition", "cache", "label", "labels", "data", "dataset", "column", "field", "hash", "range",
+    "foreign", "row", "s3", "bucket", "object", "redis", "metric", "model", "state", "result", "target", "feature",
+    "group", "index", "dict", "map", "lookup", "join", "unique", "composite", "shard", "routing", "idempotency",
+    "dedup", "prompt", "response", "image", "audio", "video", "file", "path", "seed", "rng", "random", "prng",
+})
+
+
 def name_words(name: str) -> list[str]:
     """`OPENAI_API_KEY` -> [openai, api, key]; `hfToken` -> [hf, token]; `--hub-token` -> [hub, token]."""
     words: list[str] = []
@@ -386,7 +405,7 @@ def secret_name_kind(name: str) -> str | None:
             return "private key"
         if before & _KEY_QUALIFIERS:
             return "API key" if "api" in before else "key"
-        if upper and last == "key" and len(words) >= 2 and not before & _ML_TOKEN_WORDS:
+        if upper and last == "key" and len(words) >= 2 and not before & (_ML_TOKEN_WORDS | _DATA_KEY_WORDS):
             return "key"
         return None
     if ws & {"credential", "credentials", "creds", "cred"} and last not in _DESCRIPTORS:
@@ -427,6 +446,8 @@ def looks_like_secret(value: str, kind: str = "secret", min_len: int = 8) -> boo
         return False  # words only: a generated token or key has digits or mixed case
     if kind in ("token", "API key", "key", "authorization") and not _randomish(v):
         return False
+    if kind != "password" and _identifier_like(v):
+        return False  # `user_id_2024`, `hf-token-2`: the name of something
     if re.fullmatch(r"[\w.+\-]+@[\w\-]+\.[\w.\-]+", v):
         return False  # an e-mail address
     return True

@@ -292,6 +292,10 @@ SDK_CREDENTIAL_PARAMS: dict[str, tuple[int | None, tuple[str, ...]]] = {
     "langchain_openai.OpenAIEmbeddings": (None, ("api_key", "openai_api_key")),
     "langchain_anthropic.ChatAnthropic": (None, ("api_key", "anthropic_api_key")),
     "neo4j.GraphDatabase.driver": (None, ("auth",)),
+    "requests.auth.HTTPBasicAuth": (1, ("password",)),
+    "requests.auth.HTTPDigestAuth": (1, ("password",)),
+    "httpx.BasicAuth": (1, ("password",)),
+    "aiohttp.BasicAuth": (1, ("password",)),
 }
 # Class names distinctive enough to match when the import was not seen (another notebook, `%run`).
 _DISTINCT_CALLEES = {"OpenAI", "AsyncOpenAI", "AzureOpenAI", "Anthropic", "AsyncAnthropic", "Groq", "Mistral",
@@ -346,7 +350,7 @@ wandb.login(key="0123abcd...40 hex characters...")
     # its credential through one of these words or a literal argument to login/set_auth_token
     triggers = (r"login\((?!\))|set_auth_token|save_token|api_key|api_token|auth_token|aws_secret|aws_session|"
                 r"azure_ad_token|OpenAI\(|Anthropic\(|Groq\(|Mistral\(|Together\(|Pinecone\(|Roboflow\(|"
-                r"HfApi\(|Github\(|(?i:cohere)|set_credentials|GraphDatabase|['\"]username['\"]",)
+                r"HfApi\(|Github\(|(?i:cohere)|set_credentials|GraphDatabase|BasicAuth|DigestAuth|['\"]username['\"]",)
     VALID = [
         Valid("import wandb\nwandb.login()"),
         Valid("import wandb, os\nwandb.login(key=os.environ['WANDB_API_KEY'])"),
@@ -365,6 +369,7 @@ wandb.login(key="0123abcd...40 hex characters...")
         Invalid(f"kaggle_creds = {{'username': 'me', 'key': '{_fake('', 32, _HEX, seed=59)}'}}"),
         Invalid(f"from pyngrok import ngrok\nngrok.set_auth_token('{_fake('2a', 40, seed=61)}')"),
         Invalid(f"server = smtplib.SMTP('smtp.gmail.com', 587)\nserver.login('me@x.org', password='{_PW}')", line=2),
+        Invalid(f"from requests.auth import HTTPBasicAuth\nr = requests.get(u, auth=HTTPBasicAuth('me', '{_PW}'))", line=2),
     ]
 
     def check_call(self, call: Call, ctx) -> None:
@@ -458,6 +463,8 @@ db = connect(host="db", password="S3cr3t-2024!")
         Valid("token = f'Bearer {tok}'"),
         Valid("HF_TOKEN = '/content/drive/MyDrive/hf_token.txt'"),
         Valid("access_tokens_registry = ['SYS_SECURE_TOKEN_5541']"),
+        Valid("PRIMARY_KEY = 'user_id_2024'\nCACHE_KEY = 'results_v3_2024'"),
+        Valid("requests.get(u, auth=('user', os.environ['PW']))"),
     ]
     INVALID = [
         Invalid(f"neo4j_password = '{_PW}'", line=1, severity="high"),
@@ -468,6 +475,7 @@ db = connect(host="db", password="S3cr3t-2024!")
         Invalid(f"class C:\n    def __init__(self):\n        self.api_key = '{_fake('', 32, seed=73)}'", line=3),
         Invalid("token = 'Bearer " + _fake("", 64, _HEX, seed=79) + "'"),
         Invalid(f"SECRET_KEY: str = '{_fake('', 50, _ALNUM + '!@#%^&*', seed=83)}'"),
+        Invalid(f"demo.launch(share=False, auth=('admin', '{_PW}'))", note="gradio basic auth"),
     ]
 
     def check_assign(self, assign: Assign, ctx) -> None:
@@ -494,9 +502,14 @@ db = connect(host="db", password="S3cr3t-2024!")
 
     def _check(self, name: str, node: Any, ctx, *, env: bool = False, keyword: bool = False,
                dict_key: bool = False) -> None:
+        import libcst as cst
+
         kind = S.secret_name_kind(name)
         if kind is None:
             return
+        if kind in ("authorization", "password", "credential") and isinstance(node, (cst.Tuple, cst.List)):
+            if len(node.elements) == 2:  # auth=("user", "password")
+                node, kind = node.elements[1].value, "password"
         value = _literal(node)
         if value is None or _owned_by_earlier(value, ctx) or not S.looks_like_secret(value, kind):
             return
@@ -616,15 +629,17 @@ _SHELL_ASSIGN = re.compile(
     r"(?:^|(?<=[\s;&|('\"]))(?:export\s+|set\s+|setx\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)="
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s;&|'\"]+)"
 )
+_TEXT_YAML = re.compile(r"(?m)^[ \t]*(?P<name>[A-Za-z_][\w\-]*)[ \t]*:[ \t]*(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s#'\"]+)[ \t]*(?:#.*)?$")
 _SHELL_JSON = re.compile(r"\\?[\"'](?P<name>[A-Za-z_][\w\-]*)\\?[\"']\s*:\s*\\?[\"'](?P<value>[^\"'\\]+)\\?[\"']")
 _SHELL_POSITIONAL = re.compile(
-    r"(?:\bwandb\s+login(?:\s+--relogin)?|\bngrok\s+(?:config\s+add-)?authtoken|\bkaggle\s+config\s+set\s+-n\s+key\s+-v)"
+    r"(?:\bwandb\s+login(?:\s+--relogin)?|\bngrok\s+(?:config\s+add-)?authtoken|\bkaggle\s+config\s+set\s+-n\s+key\s+-v|"
+    r"\bmachine\s+\S+\s+login\s+\S+\s+password)"
     r"\s+(?P<value>[^\s;&|-][^\s;&|]*)"
 )
 _SHORT_PASSWORD_FLAGS = {"-p": ("docker", "sshpass", "mysql")}
 
 
-def shell_secrets(text: str) -> list[tuple[int, int, str, str]]:
+def shell_secrets(text: str, config_text: bool = False) -> list[tuple[int, int, str, str]]:
     """(start, end, kind, what) of each secret on a shell line or in a config-like text, tokens first."""
     found: list[tuple[int, int, str, str]] = []
 
@@ -644,9 +659,14 @@ def shell_secrets(text: str) -> list[tuple[int, int, str, str]]:
         v = m.group("value").strip("'\"")
         tool = m.group(0).split()[0]
         if S.looks_like_secret(v, "token"):
-            kind = {"wandb": "W&B API key", "ngrok": "ngrok auth token", "kaggle": "Kaggle API key"}.get(tool, "token")
+            kind = {"wandb": "W&B API key", "ngrok": "ngrok auth token", "kaggle": "Kaggle API key",
+                    "machine": "password"}.get(tool, "token")
+            tool = ".netrc" if tool == "machine" else tool
             add(*m.span("value"), kind, f"`{tool}` login")
-    for pat, label in ((_SHELL_FLAG, "option"), (_SHELL_ASSIGN, "variable"), (_SHELL_JSON, "key")):
+    patterns = [(_SHELL_FLAG, "option"), (_SHELL_ASSIGN, "variable"), (_SHELL_JSON, "key")]
+    if config_text:  # a `%%writefile config.yaml` body
+        patterns.append((_TEXT_YAML, "key"))
+    for pat, label in patterns:
         for m in pat.finditer(text):
             name = m.group("name")
             kind = S.secret_name_kind(name.lstrip("-"))
@@ -700,6 +720,8 @@ In shell lines, refer to a variable set elsewhere: `!huggingface-cli login --tok
         Valid("!wandb login"),
         Valid("!echo 'HF_TOKEN=your_token_here' > .env"),
         Valid("!python train.py --push_to_hub --hub_token $HUB_TOKEN"),
+        Valid("!gcloud secrets versions access latest --secret=hf-token-2"),
+        Valid("%%writefile config.yaml\nmodel: gpt2\ntokenizer: gpt2\nmax_tokens: 256\npad_token: '<pad>'\n"),
     ]
     INVALID = [
         Invalid(f"!huggingface-cli login --token {_HF}", line=1, severity="high"),
@@ -708,7 +730,9 @@ In shell lines, refer to a variable set elsewhere: `!huggingface-cli login --tok
         Invalid(f"!wandb login {_WANDB}"),
         Invalid(f"!python train.py --hub_token={_fake('', 34, seed=101)}"),
         Invalid(f"%%writefile .env\nHF_TOKEN={_HF}\n", line=2),
+        Invalid(f"%%writefile config.yaml\ndb:\n  host: db.prod.internal\n  password: {_PW}\n", line=4),
         Invalid(f"!mkdir -p ~/.kaggle && echo '{{\"username\":\"me\",\"key\":\"{_fake('', 32, _HEX, seed=103)}\"}}' > ~/.kaggle/kaggle.json"),
+        Invalid(f"!echo 'machine api.corp.net login me password {_PW}' >> ~/.netrc"),
         Invalid(f"!git clone https://user:{_GH}@github.com/org/repo.git", severity="critical",
                 note="a provider token inside URL credentials"),
     ]
@@ -725,7 +749,7 @@ In shell lines, refer to a variable set elsewhere: `!huggingface-cli login --tok
     def check_text(self, text: TextItem, ctx) -> None:
         if text.kind != "text":
             return
-        for s, e, kind, what in shell_secrets(text.text):
+        for s, e, kind, what in shell_secrets(text.text, config_text=True):
             where = f" in {what}" if what else ""
             ctx.report(self, span=_text_span(text, s, e), severity=token_severity(kind),
                        message=f"{kind}{where} in a cell-magic body: `{S.mask(text.text[s:e])}`")
