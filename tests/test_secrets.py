@@ -383,3 +383,27 @@ def test_html_report_shows_no_raw_secret():
     cells, secrets = _secret_notebook()
     report = lint(cells, bandit=False)
     _assert_no_secret(report._repr_html_(), secrets, "HTML report")
+
+
+@pytest.mark.parametrize("prefix", ["!", "%%bash\n"])
+def test_secret_on_a_continuation_line_is_pointed_at_and_masked(prefix):
+    key = rnd(30)
+    cell = f"{prefix}python train.py \\\n   --hub_token {key} \\\n   --epochs 3\n"
+    (f,) = lint(cell, bandit=False, select=["MLS2"]).findings
+    lines = cell.splitlines()
+    assert lines[f.line - 1][f.col : f.end_col] == key
+    assert key not in f.snippet and "--hub_token" in f.snippet
+
+
+def test_bandit_style_password_message_is_masked():
+    msg = f"Possible hardcoded password: '{PASSWORD}'"
+    assert PASSWORD not in S.mask_text(msg) and "Possible hardcoded password" in S.mask_text(msg)
+
+
+def test_no_raw_secret_with_bandit_merged_in():
+    cells, secrets = _secret_notebook()
+    report = lint(cells, bandit=True)
+    assert any(f.rule_id == "MLS201" for f in report.findings)
+    for f in report.findings:
+        for text in (f.message, f.snippet, json.dumps(f.to_dict())):
+            _assert_no_secret(text, secrets, f"{f.rule_id} ({f.source})")

@@ -234,7 +234,7 @@ separately from the environment (`URL.create(..., password=os.environ["DB_PASSWO
         for c in S.find_url_credentials(text):
             if any(c.start < e and s < c.end for s, e, _ in toks):
                 continue  # a provider token: MLS206 reports it
-            ctx.report_special(self, special, c.start, c.end, severity=self._severity(c),
+            _report_in_special(self, ctx, special, c.start, c.end, severity=self._severity(c),
                                message=f"credentials in a URL on a shell line: `{c.url}`")
 
     def check_text(self, text: TextItem, ctx) -> None:
@@ -538,6 +538,18 @@ def _unquote(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _report_in_special(rule: Rule, ctx, special, start: int, end: int, **kw: Any):
+    """Report special.text[start:end] at its exact place, also on the continuation lines of `cmd \\`."""
+    value = special.text[start:end]
+    if value and special.end_line > special.line:
+        for ln in range(special.line, min(special.end_line, len(ctx.lines)) + 1):
+            line = ctx.lines[ln - 1]
+            at = line.find(value, special.col if ln == special.line else 0)
+            if at >= 0:
+                return ctx.report(rule, span=(ln, at, ln, at + len(value)), **kw)
+    return ctx.report_special(rule, special, start, end, **kw)
+
+
 def _a(kind: str) -> str:
     return ("an " if kind[:1].lower() in "aeiou" else "a ") + kind
 
@@ -605,18 +617,18 @@ included, into the cell output.
         toks = S.find_tokens(value)
         if toks:
             s, e, kind = toks[0]
-            ctx.report_special(self, special, vs + s, vs + e, severity=token_severity(kind),
+            _report_in_special(self, ctx, special, vs + s, vs + e, severity=token_severity(kind),
                                message=f"`%{special.name} {name}` sets {_a(kind)}: `{S.mask(value[s:e])}`")
             return
         creds = S.find_url_credentials(value)
         if creds:
             c = creds[0]
-            ctx.report_special(self, special, vs + c.start, vs + c.end,
+            _report_in_special(self, ctx, special, vs + c.start, vs + c.end,
                                message=f"`%{special.name} {name}` holds credentials in a URL: `{c.url}`")
             return
         kind = S.secret_name_kind(name)
         if kind and S.looks_like_secret(value, kind):
-            ctx.report_special(self, special, vs, ve, message=f"`%{special.name} {name}` sets a literal {kind}: `{S.mask(value)}`")
+            _report_in_special(self, ctx, special, vs, ve, message=f"`%{special.name} {name}` sets a literal {kind}: `{S.mask(value)}`")
 
 
 # `-H "Authorization: Bearer x"`, `--token x`, `--hf_token=x`, `export X_KEY=x`, `wandb login x`, `"key": "x"`
@@ -743,7 +755,7 @@ In shell lines, refer to a variable set elsewhere: `!huggingface-cli login --tok
         for s, e, kind, what in shell_secrets(special.text):
             value = special.text[s:e]
             where = f" in {what}" if what else ""
-            ctx.report_special(self, special, s, e, severity=token_severity(kind),
+            _report_in_special(self, ctx, special, s, e, severity=token_severity(kind),
                                message=f"{kind}{where} on a shell line: `{S.mask(value)}`")
 
     def check_text(self, text: TextItem, ctx) -> None:
