@@ -578,7 +578,12 @@ def analyze_cell(
     trigger = rs.trigger_re
     alias_re = rs.alias_trigger(after, after.fingerprint())
     wanted = bool((trigger and trigger.search(py)) or (alias_re and alias_re.search(py)))
-    if wanted and n_lines <= MAX_CELL_LINES and py.strip():
+    if wanted and n_lines > MAX_CELL_LINES:
+        out.append(_syntax_finding(SyntaxError("too long"), cell))
+        out[-1].message = f"cell has {n_lines} lines, over the {MAX_CELL_LINES}-line limit: only its shell lines and text were checked"
+    elif wanted and py.strip() and _too_deeply_nested(py):  # libcst's native parser segfaults on these
+        out.append(_syntax_finding(SyntaxError(f"brackets nested more than {MAX_NESTING} deep"), cell))
+    elif wanted and py.strip():
         import libcst as cst
 
         try:
@@ -594,6 +599,24 @@ def analyze_cell(
         if len(_CELL_CACHE) > _CELL_CACHE_MAX:
             _CELL_CACHE.popitem(last=False)
     return out, after
+
+
+MAX_NESTING = 200  # CPython's own limit; libcst 1.x crashes the process (segfault) at about 1,500
+_NOT_BRACKET = re.compile(r"[^()\[\]{}]+")
+
+
+def _too_deeply_nested(py: str) -> bool:
+    if py.count("(") + py.count("[") + py.count("{") <= MAX_NESTING:
+        return False
+    depth = 0
+    for ch in _NOT_BRACKET.sub("", py):
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif depth:
+            depth -= 1
+    return False
 
 
 def _syntax_finding(exc: Exception, cell: Cell) -> Finding:
