@@ -22,10 +22,10 @@ def notice(text: str, level: str = "info") -> None:
     show(message_box(text, level=level), text)
 
 
-def _where(f: Any, cell_format: str) -> str:
+def _where(f: Any, cell_format: str, with_file: bool) -> str:
     if f.cell_index is None:
         return f"{f.file + ':' if f.file else ''}{f.line}:{f.col + 1}"
-    prefix = f"{f.file} " if f.file and not f.file.startswith("<") else ""
+    prefix = f"{f.file} " if with_file and f.file and not f.file.startswith("<") else ""
     return f"{prefix}{cell_format.format(n=f.cell_index + 1)}, line {f.line}"
 
 
@@ -35,10 +35,11 @@ def text_report(report: Any, *, title: str = "", cell_format: str = "cell {n}", 
 
     findings = sorted(report.findings, key=lambda f: (-int(f.severity), *f.sort_key()))
     lines = [f"mlsec{' · ' + title if title else ''} · {summary_line(report)}"]
+    with_file = len({f.file for f in findings}) > 1 or (report.files or 0) > 1
     if not findings:
         lines.append("No findings.")
     for f in findings[:max_rows]:
-        lines.append(f"{f.severity.label.upper():8} {f.rule_id:7} {_where(f, cell_format)}: {f.message}")
+        lines.append(f"{f.severity.label.upper():8} {f.rule_id:7} {_where(f, cell_format, with_file)}: {f.message}")
         for n in f.notes:
             lines.append(f"{'':17}note: {n}")
         if f.snippet:

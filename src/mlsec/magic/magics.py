@@ -193,6 +193,7 @@ class MlsecMagics(Magics):
         s = self.session
         if s.auto is None:
             s.auto = AutoMode(s)
+            self._guarded("preparing automatic mode", s.warm_up)
         s.auto.install()
         s.failed = None
 

@@ -142,6 +142,17 @@ class Session:
         self._ctx_state = (hist, ctx, rs.fingerprint)
         return ctx
 
+    def warm_up(self) -> None:
+        """Pay the one-time costs when automatic mode is turned on (rules, libcst, the context of the
+        cells run so far), so that the first checked cell is as quick as the others."""
+        import libcst  # noqa: F401  (imported here rather than during the first checked cell)
+
+        from ..engine import ruleset_for
+
+        config = self.auto_config()
+        ruleset_for(config)
+        self.context_before(self.shell.execution_count, config)
+
     def lint_cell(self, source: str, count: int | None = None, config: Any = None) -> Any:
         """Report of one cell's findings, analysed after the session's history (imports, aliases)."""
         from ..engine import analyze

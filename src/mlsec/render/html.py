@@ -329,4 +329,5 @@ def render_components(vulnerable: list[Any], checked: int, *, source: str = "") 
 def message_box(text: str, *, level: str = "info") -> str:
     """A one-paragraph notice (errors, status), masked and escaped."""
     color = {"error": "#d32f2f", "warn": "#ef6c00", "ok": "#2e7d32"}.get(level, "#1e88e5")
-    return f'{STYLE}<div class="mlsec-r"><div class="mlsec-compact" style="border-color:{color}">{inline(text)}</div></div>'
+    body = "<br>".join(inline(line) for line in text.splitlines())
+    return f'{STYLE}<div class="mlsec-r"><div class="mlsec-compact" style="border-color:{color}">{body}</div></div>'
