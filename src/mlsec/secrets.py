@@ -31,8 +31,7 @@ TOKEN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     # a header with key material after it (a header alone is a parser looking for keys, not a key)
     ("private key", re.compile(
         r"(?P<secret>-----BEGIN (?P<pk>(?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP |SSH2 )?PRIVATE KEY(?: BLOCK)?)-----"
-        r"(?:\s|\\[nr])*(?:(?:Proc-Type|DEK-Info|Comment|Version):[^\n]*?(?:\s|\\[nr])+)*[A-Za-z0-9+/=]{40}"
-        r"(?:[\s\S]{0,16384}?-----END (?P=pk)-----)?)")),
+        r"(?:\s|\\[nr])*(?:(?:Proc-Type|DEK-Info|Comment|Version):[^\n]*?(?:\s|\\[nr])+)*[A-Za-z0-9+/=]{40})")),
     ("JSON Web Token", re.compile(
         r"\b(?P<secret>eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,})")),
     ("npm token", re.compile(r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b")),
@@ -154,6 +153,11 @@ def find_tokens(text: str, *, include_fake: bool = False) -> list[tuple[int, int
                     continue
             if kind == "AWS secret access key" and not _mixed(text[s:e]):
                 continue
+            if kind == "private key":  # the span runs to the END line when there is one
+                end_at = text.find("-----END ", e, e + 16384)
+                close = text.find("-----", end_at + 9, end_at + 64) if end_at >= 0 else -1
+                if close >= 0:
+                    e = close + 5
             if not include_fake and _token_is_fake(text[s:e], kind):
                 continue
             if not any(s < fe and fs < e for fs, fe, _ in found):
@@ -228,9 +232,9 @@ def find_url_credentials(text: str) -> list[UrlCredential]:
         shown = text[m.start() : s] + mask(text[s:e]) + text[e : m.end()]
         found.append(UrlCredential(s, e, shown, host))
     for m in _QUERY_SECRET.finditer(text):
-        url_at = text.rfind("://", 0, m.start())
+        url_at = text.rfind("://", max(0, m.start() - 2048), m.start())
         if url_at < 0 or re.search(r"[\s'\"<>]", text[url_at : m.start()]):
-            continue  # not inside a URL
+            continue  # not inside a URL (URLs longer than 2 kB are not followed)
         kind = secret_name_kind(m.group("name"))
         value = m.group("value")
         if kind is None and m.group("name").lower() not in ("key", "sig", "appid", "app_id", "access_token"):
