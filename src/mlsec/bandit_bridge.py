@@ -204,10 +204,14 @@ def _manager() -> Any:
         # Bandit logs a debug line per AST node and warnings such as "nosec encountered" to the
         # root handlers; in a notebook those would land in the user's cell output.
         logging.getLogger("bandit").setLevel(logging.CRITICAL)
-        from bandit.core import config as b_config
-        from bandit.core import manager as b_manager
+        import warnings
 
-        _MANAGER = b_manager.BanditManager(b_config.BanditConfig(), "file")
+        with warnings.catch_warnings():  # stevedore's deprecation notices while bandit loads its plugins
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from bandit.core import config as b_config
+            from bandit.core import manager as b_manager
+
+            _MANAGER = b_manager.BanditManager(b_config.BanditConfig(), "file")
     return _MANAGER
 
 
