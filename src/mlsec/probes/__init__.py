@@ -202,4 +202,11 @@ def probe(
         results.append(res)
     if progress is not None:
         progress(1.0, "done")
-    return ProbeReport(results, model=target.adapter.describe(), data=target.describe_data(), seed=seed, seconds=time.perf_counter() - t_start)
+    return ProbeReport(
+        results,
+        model=target.adapter.describe(),
+        data=target.describe_data(),
+        seed=seed,
+        seconds=time.perf_counter() - t_start,
+        image_shape=target.info.image_shape,
+    )

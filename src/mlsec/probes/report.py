@@ -212,8 +212,17 @@ class ProbeReport:
     `report.to_html()`, and rich display in notebooks.
     """
 
-    def __init__(self, results: list[ProbeResult], model: str = "", data: str = "", seed: Optional[int] = None, seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        results: list[ProbeResult],
+        model: str = "",
+        data: str = "",
+        seed: Optional[int] = None,
+        seconds: float = 0.0,
+        image_shape: Optional[tuple[int, ...]] = None,
+    ) -> None:
         self.results = list(results)
+        self.image_shape = image_shape
         self.model = model
         self.data = data
         self.seed = seed
@@ -292,8 +301,23 @@ class ProbeReport:
         )
         return head + results_table_html(self.results) + ("<div>" + "".join(curves) + "</div>" if curves else "") + "</div>"
 
-    def to_html(self, path: Optional[str] = None) -> str:
-        body = self._repr_html_()
+    def figures_html(self) -> str:
+        """Matplotlib figures (robust accuracy vs ε, adversarial examples, membership scores) as inline PNGs."""
+        from .plots import report_figures_html
+
+        return report_figures_html(self, self.image_shape)
+
+    def figures(self) -> list[Any]:
+        """The report's matplotlib Figures (for saving or showing outside the panel)."""
+        from . import plots
+
+        figs = [plots.robustness_figure(self.results)]
+        figs += [plots.membership_figure(r) for r in self.results if r.name.startswith("membership")]
+        figs += [plots.examples_figure(r, self.image_shape) for r in self.results if r.category == "evasion"]
+        return [f for f in figs if f is not None]
+
+    def to_html(self, path: Optional[str] = None, figures: bool = True) -> str:
+        body = self._repr_html_() + (self.figures_html() if figures else "")
         text = (
             "<!doctype html><html><head><meta charset='utf-8'><title>mlsec probe report</title>"
             "<style>body{font-family:sans-serif}td,th{border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:top}</style>"
