@@ -1,0 +1,105 @@
+"""Every notebook of the shared corpus (1,137 real ML notebooks) through the parallel scan, bandit on.
+
+The corpus sits beside the clone (`../shared/corpus`), in CI too. Without it the test is skipped, unless
+MLSEC_REQUIRE_CORPUS=1, which turns the skip into a failure (CI sets it so that a missing corpus cannot
+pass silently).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mlsec import bandit_bridge, secrets
+from mlsec.config import Config
+from mlsec.findings import Category, Severity
+from mlsec.rules.base import all_rules
+from mlsec.scan import scan
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def corpus_report():
+    if not CORPUS.is_dir():
+        message = f"corpus not found at {CORPUS}"
+        if os.environ.get("MLSEC_REQUIRE_CORPUS") == "1":
+            pytest.fail(message + " and MLSEC_REQUIRE_CORPUS=1")
+        pytest.skip(message)
+    # enable everything that is off by default, so that every rule meets real notebooks
+    config = Config(bandit=True, enable=["ALL"])
+    return scan([str(CORPUS)], config, use_cache=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _cells(path: str) -> list[dict]:
+    with open(path, encoding="utf-8-sig") as fh:
+        nb = json.load(fh)
+    return [c for c in nb.get("cells", [])]
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def test_whole_corpus_scans_without_a_crash(corpus_report):
+    n_notebooks = sum(1 for _ in CORPUS.rglob("*.ipynb"))
+    assert n_notebooks > 1000
+    assert corpus_report.files == n_notebooks
+    assert corpus_report.failed == [], corpus_report.errors[:5]
+    internal = [f for f in corpus_report.findings if f.name == "internal-error"]
+    assert internal == [], [(f.file, f.cell_index, f.message) for f in internal[:5]]
+    for e in corpus_report.errors:  # only notebooks for another kernel language are reported
+        assert "not Python" in e.message, (e.path, e.message)
+    assert corpus_report.jobs >= 1 and corpus_report.cells > 15_000
+
+
+def test_every_finding_is_well_formed(corpus_report):
+    native_ids = {r.id for r in all_rules()} | {"MLS001"}
+    bandit_ids = set(bandit_bridge.test_names())
+    assert len(corpus_report.findings) > 100
+    problems = []
+    for f in corpus_report.findings:
+        where = f"{os.path.relpath(f.file, CORPUS)} cell {f.cell_index} {f.rule_id}"
+        ok_id = f.rule_id in native_ids or (f.source == "bandit" and f.rule_id in bandit_ids)
+        if not ok_id or not re.fullmatch(r"MLS\d{3}|B\d{3}", f.rule_id):
+            problems.append(f"{where}: unknown rule id")
+        if not isinstance(f.severity, Severity) or not isinstance(f.category, Category):
+            problems.append(f"{where}: severity/category not set")
+        if not f.message.strip():
+            problems.append(f"{where}: empty message")
+        for text in (f.snippet, f.message, *f.notes):
+            if secrets.find_tokens(text):
+                problems.append(f"{where}: unmasked token in {text[:40]!r}")
+        cells = _cells(f.file)
+        if f.cell_index is None:
+            if "in notebook metadata" not in f.notes:
+                problems.append(f"{where}: no cell index")
+            continue
+        if not 0 <= f.cell_index < len(cells):
+            problems.append(f"{where}: cell index out of range ({len(cells)} cells)")
+            continue
+        cell = cells[f.cell_index]
+        if cell.get("cell_type") != "code":
+            problems.append(f"{where}: points at a {cell.get('cell_type')} cell")
+        if f.in_output:
+            continue
+        n_lines = max(1, len(_source(cell).splitlines()))
+        if not (1 <= f.line <= f.end_line <= n_lines):
+            problems.append(f"{where}: lines {f.line}-{f.end_line} outside the cell's {n_lines}")
+        elif f.col < 0 or (f.line == f.end_line and f.end_col < f.col):
+            problems.append(f"{where}: bad columns {f.col}-{f.end_col}")
+    assert problems == [], problems[:20]
+
+
+def test_findings_have_cell_ids_where_the_notebook_has_them(corpus_report):
+    for f in corpus_report.findings[:2000]:
+        if f.cell_index is None:
+            continue
+        cell = _cells(f.file)[f.cell_index]
+        assert f.cell_id == (cell.get("id") if isinstance(cell.get("id"), str) else None)
