@@ -442,8 +442,7 @@ same, as do `flask run --debug` and `FLASK_DEBUG=1`.
 **Fix**: `app.run()` without `debug`; for auto-reload during development use `flask run --reload` on
 127.0.0.1, and serve production with a WSGI server (gunicorn, waitress) without the debugger.
 """
-    triggers = (r"debug", r"DEBUG", r"use_debugger")
-    modules = ("flask", "dash", "werkzeug")
+    triggers = (r"debug", r"use_debugger")  # every finding needs the keyword, so no alias triggers
     bandit_ids = ("B201",)
     VALID = [
         Valid("from flask import Flask\napp = Flask(__name__)\napp.run(port=5000)"),
@@ -567,8 +566,7 @@ interface is normal) is reported at low severity. A plain "0.0.0.0" string is ne
 **Fix**: `host="127.0.0.1"` in notebooks; in deployment, publish the port only through an
 authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthenticated`).
 """
-    triggers = (r"host", r"address", r"listen")
-    modules = ("flask", "dash", "uvicorn", "aiohttp", "waitress", "panel", "bokeh", "hypercorn")
+    triggers = (r"host", r"address", r"listen", r"0\.0\.0\.0", r"['\"](?:::|\*|\[::\])['\"]")
     bandit_ids = ("B104",)
     VALID = [
         Valid("import uvicorn\nuvicorn.run(app, host='127.0.0.1', port=8000)"),
@@ -684,7 +682,6 @@ demo.launch(share=True)
 (`demo.launch()`), or deploy on a platform with access control (a private Hugging Face Space).
 """
     triggers = (r"share", r"server_name")
-    modules = ("gradio",)
     VALID = [
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\ndemo.launch()"),
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\n"
@@ -761,8 +758,7 @@ class DashboardPublic(Rule):
 **Fix**: leave the default (localhost) and use `ssh -L 6006:localhost:6006 host`; for shared MLflow,
 run it behind an authenticating proxy or with `mlflow server --app-name basic-auth`.
 """
-    triggers = (r"dashboard_host", r"bind_all", r"TensorBoard")
-    modules = ("ray", "tensorboard")
+    triggers = (r"dashboard_host", r"bind_all", r"configure")
     VALID = [
         Valid("%tensorboard --logdir logs"),
         Valid("!mlflow ui --port 5000"),
@@ -885,7 +881,6 @@ has no authentication; bound to all interfaces, anyone who can route to the mach
 interface and authenticate (TLS with client certificates, a shared secret).
 """
     triggers = (r"\.bind\(", r"Server\(", r"create_server|start_server|Listener|make_server")
-    modules = ("socket", "socketserver", "http.server", "xmlrpc.server", "wsgiref", "multiprocessing.connection")
     bandit_ids = ("B104",)
     VALID = [
         Valid("import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 9000))"),
@@ -966,7 +961,6 @@ files, credentials and GPU.
 or reach the app through `ssh -L` instead of a public URL.
 """
     triggers = (r"ngrok",)
-    modules = ("pyngrok", "ngrok", "flask_ngrok")
     VALID = [
         Valid("!ngrok http 8501 --basic-auth 'user:secret'"),
         Valid("!ngrok config add-authtoken $NGROK_TOKEN"),

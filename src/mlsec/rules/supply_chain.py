@@ -7,6 +7,7 @@ is installed, resolved or looked up online: known advisories come from the offli
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -37,15 +38,27 @@ def command_text(special) -> str:
     return special.command
 
 
-def shell_commands(special) -> Iterator[ShellCommand]:
-    """The commands of a shell line or of a `%pip`/`%conda`-style magic (other magics give nothing)."""
+def shell_commands(special) -> tuple[ShellCommand, ...]:
+    """The commands of a shell line or of a `%pip`/`%conda`-style magic (other magics give nothing).
+
+    Cached by command text: a dozen rules read the same line. The result is shared: do not mutate it.
+    """
+    if special.kind == "help":
+        return ()
+    if special.kind == "magic" and special.name not in ("pip", "pip3", "conda", "mamba", "micromamba", "uv"):
+        return ()
+    return _shell_commands(command_text(special))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shell_commands(text: str) -> tuple[ShellCommand, ...]:
+    return tuple(_iter_commands(text))
+
+
+def _iter_commands(text: str) -> Iterator[ShellCommand]:
     from ..engine import split_commands
 
-    if special.kind == "help":
-        return
-    if special.kind == "magic" and special.name not in ("pip", "pip3", "conda", "mamba", "micromamba", "uv"):
-        return
-    for words in split_commands(command_text(special)):
+    for words in split_commands(text):
         env: list[str] = []
         while words and (re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]) or words[0] in _WRAPPERS):
             if "=" in words[0]:
@@ -238,9 +251,24 @@ def parse_conda_install(args: list[str]) -> InstallCommand | None:
     return InstallCommand("conda", reqs, options, flags, rest)
 
 
-def install_commands(special) -> Iterator[tuple[InstallCommand, ShellCommand]]:
-    """pip and conda installs in a shell or magic line (`uv pip install` counts as pip)."""
-    for cmd in shell_commands(special):
+def install_commands(special) -> tuple[tuple[InstallCommand, ShellCommand], ...]:
+    """pip and conda installs in a shell or magic line (`uv pip install` counts as pip). Shared: do not mutate."""
+    text = special.text
+    if "install" not in text and "create" not in text:
+        return ()
+    if special.kind == "help" or (special.kind == "magic" and special.name not in (
+            "pip", "pip3", "conda", "mamba", "micromamba", "uv")):
+        return ()
+    return _install_commands(command_text(special))
+
+
+@functools.lru_cache(maxsize=4096)
+def _install_commands(text: str) -> tuple[tuple[InstallCommand, ShellCommand], ...]:
+    return tuple(_iter_installs(text))
+
+
+def _iter_installs(text: str) -> Iterator[tuple[InstallCommand, ShellCommand]]:
+    for cmd in _shell_commands(text):
         prog, args = cmd.program, cmd.args
         if prog == "uv" and args[:1] == ["pip"]:
             prog, args = "pip", args[1:]
