@@ -442,7 +442,7 @@ same, as do `flask run --debug` and `FLASK_DEBUG=1`.
 **Fix**: `app.run()` without `debug`; for auto-reload during development use `flask run --reload` on
 127.0.0.1, and serve production with a WSGI server (gunicorn, waitress) without the debugger.
 """
-    triggers = (r"debug", r"use_debugger")  # every finding needs the keyword, so no alias triggers
+    triggers = (r"debug\s*=\s*True", r"use_debugger")  # every finding needs the keyword: no alias triggers
     bandit_ids = ("B201",)
     VALID = [
         Valid("from flask import Flask\napp = Flask(__name__)\napp.run(port=5000)"),
@@ -566,7 +566,7 @@ interface is normal) is reported at low severity. A plain "0.0.0.0" string is ne
 **Fix**: `host="127.0.0.1"` in notebooks; in deployment, publish the port only through an
 authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthenticated`).
 """
-    triggers = (r"host", r"address", r"listen", r"0\.0\.0\.0", r"['\"](?:::|\*|\[::\])['\"]")
+    triggers = (r"host\s*=", r"hostname\s*=", r"address\s*=", r"listen\s*=", r"0\.0\.0\.0", r"['\"](?:::|\*|\[::\])['\"]")
     bandit_ids = ("B104",)
     VALID = [
         Valid("import uvicorn\nuvicorn.run(app, host='127.0.0.1', port=8000)"),
@@ -681,7 +681,7 @@ demo.launch(share=True)
 **Fix**: `demo.launch(share=True, auth=("user", os.environ["GRADIO_PASSWORD"]))`, or run locally
 (`demo.launch()`), or deploy on a platform with access control (a private Hugging Face Space).
 """
-    triggers = (r"share", r"server_name")
+    triggers = (r"share\s*=", r"server_name")
     VALID = [
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\ndemo.launch()"),
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\n"
@@ -758,7 +758,7 @@ class DashboardPublic(Rule):
 **Fix**: leave the default (localhost) and use `ssh -L 6006:localhost:6006 host`; for shared MLflow,
 run it behind an authenticating proxy or with `mlflow server --app-name basic-auth`.
 """
-    triggers = (r"dashboard_host", r"bind_all", r"configure")
+    triggers = (r"dashboard_host", r"bind_all", r"0\.0\.0\.0")
     VALID = [
         Valid("%tensorboard --logdir logs"),
         Valid("!mlflow ui --port 5000"),

@@ -403,7 +403,7 @@ cell. Only UPPER_CASE constants interpolated (`{TABLE_ID}`): low severity.
 `QueryJobConfig(query_parameters=[...])`. Identifiers (table names) cannot be parameters: check them
 against a fixed list.
 """
-    triggers = (r"read_sql", r"execute", r"text\((?<!\wtext\()", r"\.sql\(", r"\.query\(", r"read_gbq", r"sqldf",
+    triggers = (r"read_sql", r"\.execute\(", r"executemany", r"executescript", r"exec_driver_sql", r"text\((?<!\wtext\()", r"\.sql\(", r"\.query\(", r"read_gbq", r"sqldf",
                 r"read_database", r"\.fetch")
     modules = ("sqlalchemy.text", "sqlalchemy.sql.text")  # `from sqlalchemy import text as sql_text`
     bandit_ids = ("B608",)
