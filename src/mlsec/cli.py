@@ -181,20 +181,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     to_file = bool(args.output) and args.output != "-"
     color = _use_color(args.color, None if to_file else sys.stdout)
-    if args.format == "sarif":
-        from .scan import load_sources
-
-        load_sources(report)  # SARIF regions are lines of the raw .ipynb
     try:
-        body = render(report, args.format, color=color and not to_file)
+        body = render(report, args.format, color=color)
     except Exception as exc:  # a renderer bug must not hide the exit status
         print(f"mlsec: error: could not render {args.format} report: {type(exc).__name__}: {exc}", file=sys.stderr)
         _print_errors(report, sys.stderr)
         return EXIT_ERROR
-    summary = summarize(report, color=color and not to_file)
-    if args.format == "text":
-        body = body.rstrip("\n") + "\n\n" + summary + "\n" if body.strip() else summary + "\n"
-
     if to_file:
         try:
             _write_atomic(args.output, body)
@@ -203,12 +195,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(body)
         sys.stdout.flush()
+    # Text carries its errors and summary; machine formats carry the errors, and people get both on stderr.
     if args.format != "text":
-        _print_errors(report, sys.stderr)  # text shows them in the report; machine formats carry them too
+        _print_errors(report, sys.stderr)
     if not args.quiet and (args.format != "text" or to_file):
         print(summarize(report, color=_use_color(args.color, sys.stderr)), file=sys.stderr)
-    for note in report.notes:
-        if not args.quiet:
+    if not args.quiet:
+        for note in report.notes:
             print(f"mlsec: note: {note}", file=sys.stderr)
     return exit_code(report, exit_zero=args.exit_zero)
 
@@ -222,66 +215,28 @@ def exit_code(report: Any, exit_zero: bool = False) -> int:
 
 
 def render(report: Any, fmt: str, color: bool = False) -> str:
-    """The report in one of the renderers' formats (render/*.py own the layouts)."""
+    """The report in one of the renderers' formats (render/*.py own the layouts); text ends with the summary."""
     if fmt == "text":
         from .render import text
 
-        return text.render(report, color=color)
-    if fmt == "json":
-        from .render import json as rjson
+        body = text.render(report, color=color, summary=False)
+        return (body.rstrip("\n") + "\n\n" if body.strip() else "") + summarize(report, color=color) + "\n"
+    from . import render as renderers
 
-        return rjson.render(report)
-    if fmt == "sarif":
-        from .render import sarif
-
-        return sarif.render(report)
-    if fmt == "github":
-        from .render import github
-
-        return github.render(report)
-    raise ValueError(f"unknown format {fmt!r}")
+    return renderers.render(report, fmt)
 
 
 def summarize(report: Any, color: bool = False) -> str:
-    """Counts by severity and category, files, errors, baselined findings and time, in two lines."""
-    from .findings import Severity
+    """Counts by severity and category, errors, baselined findings and time (the text renderer's summary)."""
+    from .render import text
 
-    by_sev: dict[str, int] = {}
-    by_cat: dict[str, int] = {}
-    for f in report.findings:
-        by_sev[f.severity.label] = by_sev.get(f.severity.label, 0) + 1
-        by_cat[f.category.value] = by_cat.get(f.category.value, 0) + 1
-    n = len(report.findings)
-    sev_part = ", ".join(
-        _paint(f"{by_sev[s.label]} {s.label}", _SEV_COLOURS.get(s.label, ""), color)
-        for s in sorted(Severity, reverse=True)
-        if s.label in by_sev
-    )
-    cat_part = ", ".join(f"{v} {k}" for k, v in sorted(by_cat.items(), key=lambda kv: (-kv[1], kv[0])))
-    head = f"{n} finding{'s' if n != 1 else ''}"
-    if n:
-        head += f" ({sev_part}; {cat_part})"
-    extra = []
-    if getattr(report, "baselined", 0):
-        extra.append(f"{report.baselined} baselined finding{'s' if report.baselined != 1 else ''} not shown")
-    n_errors = len(report.errors)
-    if n_errors:
-        extra.append(f"{n_errors} file error{'s' if n_errors != 1 else ''}")
-    files = f"{report.files} file{'s' if report.files != 1 else ''}"
-    cached = getattr(report, "cached", 0)
-    files += f" ({cached} cached)" if cached else ""
-    line2 = f"scanned {files}, {report.cells} code cells in {report.duration:.2f} s"
-    jobs = getattr(report, "jobs", 1)
-    if jobs > 1:
-        line2 += f" with {jobs} workers"
-    return head + (" — " + "; ".join(extra) if extra else "") + "\n" + line2
-
-
-_SEV_COLOURS = {"critical": "1;31", "high": "31", "medium": "33", "low": "36", "info": "2"}
-
-
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\033[{code}m{text}\033[0m" if color and code else text
+    line = text.summary(report, color=color)
+    cached, jobs = getattr(report, "cached", 0), getattr(report, "jobs", 1)
+    if cached or jobs > 1:
+        bits = [f"{cached} of {report.files} files from the cache"] if cached else []
+        bits += [f"{jobs} worker processes"] if jobs > 1 else []
+        line += "\n  " + ", ".join(bits)
+    return line
 
 
 def _print_errors(report: Any, stream: TextIO) -> None:

@@ -514,15 +514,3 @@ def _kill_workers(pool: Any) -> None:
             proc.terminate()
         except Exception:
             pass
-
-
-def load_sources(report: Report, paths: Iterable[str] | None = None) -> None:
-    """Load the Documents of files with findings (renderers map cell lines to .ipynb lines with them)."""
-    from .source import SourceError, load_path
-
-    wanted = set(paths) if paths is not None else {f.file for f in report.findings}
-    for path in sorted(wanted - set(report.sources)):
-        try:
-            report.sources[path] = load_path(path)
-        except (SourceError, OSError):
-            pass
