@@ -121,6 +121,15 @@ def test_extra_index_and_trusted_host_and_http_index_are_separate_findings():
     assert code[by_id["MLS604"].col:by_id["MLS604"].end_col] == "--trusted-host"
 
 
+def test_credentials_in_install_urls_stay_out_of_messages():
+    code = ("!pip install -i http://deploy:hunter2hunter2@pkgs.internal/simple x==1 "
+            "git+https://oauth2:tok3nvalue99@gitlab.example.com/g/r.git")
+    found = lint(code, ("MLS603", "MLS605"))
+    assert ids(found) == ["MLS603", "MLS605"]
+    for f in found:
+        assert "hunter2" not in f.message and "tok3nvalue99" not in f.message and "***@" in f.message
+
+
 def test_pip_lines_in_bash_and_capture_cells_keep_their_lines():
     nb = ["%%bash\nset -e\npip install foo\n", "%%capture\nimport sys\n!pip install --extra-index-url https://x.example/s bar==1"]
     found = lint(nb, ("MLS601", "MLS602"))

@@ -83,6 +83,11 @@ def word_span(special, word: str, after: int = 0) -> tuple[int, int | None]:
     return (i, i + len(word)) if i >= 0 and word else (0, None)
 
 
+def redact_url(text: str) -> str:
+    """`https://user:token@host/x` -> `https://***@host/x`: credentials never reach a message."""
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
+
+
 def option_values(args: list[str], names: tuple[str, ...]) -> list[tuple[str, str]]:
     """(option, value) for every `--opt value` / `--opt=value` / `-ovalue` among `names`."""
     out = []
@@ -551,7 +556,7 @@ instead of `--trusted-host`).
                         break
             if hit:
                 s, end = word_span(special, hit[0])
-                ctx.report_special(self, special, s, end, message=self.message.format(what=hit[1][:100]))
+                ctx.report_special(self, special, s, end, message=self.message.format(what=redact_url(hit[1])[:100]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,7 +711,8 @@ package pinned to a version (`transformers==4.46.3`).
                 s, end = word_span(special, req.word, cursor)
                 if end is not None:
                     cursor = end
-                shown = req.url if len(req.url) <= 90 else req.url[:87] + "..."
+                url = redact_url(req.url)
+                shown = url if len(url) <= 90 else url[:87] + "..."
                 ctx.report_special(self, special, s, end, message=self.message.format(url=shown))
 
 
