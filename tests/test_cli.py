@@ -433,6 +433,8 @@ def test_explain_a_rule_and_a_bandit_id(capsys):
     assert code == 0 and out2 == out
     code, out, _ = run(capsys, "explain", "B301")
     assert code == 0 and "MLS101" in out and "bandit" in out.lower()
+    code, out, _ = run(capsys, "explain", "B101")  # a bandit test no mlsec rule covers, off by default
+    assert code == 0 and "assert_used" in out and "off by default" in out and "--enable B101" in out
     code, out, err = run(capsys, "explain", "MLS999")
     assert code == 2 and "unknown rule" in err
 

@@ -320,15 +320,24 @@ def cmd_rules(args: argparse.Namespace) -> int:
         wanted = args.rule_id.strip().upper()
         rule = get_rule(wanted)
         rules = [rule] if rule is not None else [r for r in all_rules() if wanted in r.bandit_ids]
-        if not rules:
+        bandit = _bandit_test(wanted) if rule is None else None
+        if not rules and bandit is None:
             known = ", ".join(r.id for r in all_rules())
-            return _error(f"unknown rule {args.rule_id!r}; known rules: {known}")
+            return _error(f"unknown rule {args.rule_id!r}; known rules: {known} and bandit's B101-B7xx tests")
         if args.format == "json":
-            print(json.dumps([r.meta() for r in rules], indent=2))
-        else:
-            if rule is None:
-                print(f"{wanted} is a bandit test; mlsec reports it as:\n")
-            print("\n\n".join(explain_text(r) for r in rules))
+            print(json.dumps([r.meta() for r in rules] + ([bandit] if bandit else []), indent=2))
+            return EXIT_CLEAN
+        parts = []
+        if bandit is not None:
+            state = "off by default (turn on with --enable " + wanted + ")" if bandit["default_off"] else "on by default"
+            parts.append(
+                f"{wanted} {bandit['name']} (bandit test, run by mlsec when bandit is on)\n"
+                f"{bandit['category']}; {state}\nFix: {bandit['fix_hint']}\nDocs: {bandit['url']}"
+            )
+            if rules:
+                parts.append("mlsec rules that report the same problem (their findings absorb bandit's):")
+        parts.extend(explain_text(r) for r in rules)
+        print("\n\n".join(parts))
         return EXIT_CLEAN
     rules = all_rules()
     if args.format == "json":
@@ -343,6 +352,30 @@ def cmd_rules(args: argparse.Namespace) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     print(f"\n{len(rules)} rules; `mlsec rules ID` explains one. Rules marked off run with --enable ID.")
     return EXIT_CLEAN
+
+
+def _bandit_test(test_id: str) -> dict[str, Any] | None:
+    """Facts about one of bandit's tests, or None if this bandit has no such test (or is not installed)."""
+    import re
+
+    if not re.fullmatch(r"B\d{3}", test_id):
+        return None
+    try:
+        from . import bandit_bridge
+
+        name = bandit_bridge.test_names().get(test_id)
+    except Exception:  # bandit missing or broken: explain what mlsec knows
+        return None
+    if name is None:
+        return None
+    return {
+        "id": test_id,
+        "name": name,
+        "category": bandit_bridge.category_of(test_id).value,
+        "default_off": test_id in bandit_bridge.DEFAULT_OFF,
+        "fix_hint": bandit_bridge.fix_hint_of(test_id),
+        "url": bandit_bridge.doc_url(test_id, name),
+    }
 
 
 def explain_text(rule: Any) -> str:
