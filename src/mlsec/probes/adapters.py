@@ -260,8 +260,11 @@ def _linear_parts(model: Any, X_sample: np.ndarray, info: DataInfo, classes: np.
     if len(sample):
         rng = np.random.default_rng(0)
         sample = np.vstack([sample, sample + rng.normal(scale=0.05, size=sample.shape) * (np.ptp(sample, axis=0) + 1e-12)])
+        seen = info.to_model_input(sample)  # integer dtype columns are rounded on the way in
+        if hasattr(seen, "to_numpy"):
+            sample = seen.to_numpy(dtype=np.float64)
         try:
-            ref = np.asarray(model.decision_function(info.to_model_input(sample)), dtype=np.float64)
+            ref = np.asarray(model.decision_function(seen), dtype=np.float64)
         except Exception:
             return None
         ours = sample @ W_model.T + b_model
@@ -521,6 +524,10 @@ def make_adapter(
         if cls is None:
             raise ValueError(f"cannot tell the classes of {type(model).__name__}; pass y or classes=")
         cls = np.asarray(cls)
+        if info.source == "pandas" and not info.category_values and not hasattr(model, "feature_names_in_"):
+            import dataclasses
+
+            info = dataclasses.replace(info, source="numpy")  # fitted on arrays: feed arrays
         if X_sample is not None:
             parts = _linear_parts(model, X_sample, info, cls)
             if parts is not None:
