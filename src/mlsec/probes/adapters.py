@@ -487,20 +487,7 @@ def make_adapter(
     if isinstance(model, ModelAdapter):
         return model
     sample = X_sample[:8] if X_sample is not None else None
-    if _is_torch_module(model):
-        import torch
-
-        params = list(model.parameters())
-        device = params[0].device if params else torch.device("cpu")
-        dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
-        if sample is None:
-            raise ValueError("a torch model needs X to find its output shape")
-        with torch_probe_mode(model), torch.no_grad():
-            out = model(torch.as_tensor(np.ascontiguousarray(sample), dtype=dtype, device=device)).double().cpu().numpy()
-        kind = _torch_output_kind(out)
-        k = 2 if kind == "binary_logit" else out.shape[1]
-        cls = np.arange(k) if classes is None else np.asarray(classes)
-        return TorchAdapter(model, info, cls, kind, device, dtype)
+    # keras first: with the torch backend a keras Model is also an nn.Module
     if _is_keras_model(model) and hasattr(model, "predict"):
         import keras
 
@@ -515,6 +502,20 @@ def make_adapter(
             k = out.shape[1]
         cls = np.arange(k) if classes is None else np.asarray(classes)
         return KerasAdapter(model, info, cls, kind)
+    if _is_torch_module(model):
+        import torch
+
+        params = list(model.parameters())
+        device = params[0].device if params else torch.device("cpu")
+        dtype = next((p.dtype for p in params if p.is_floating_point()), torch.float32)
+        if sample is None:
+            raise ValueError("a torch model needs X to find its output shape")
+        with torch_probe_mode(model), torch.no_grad():
+            out = model(torch.as_tensor(np.ascontiguousarray(sample), dtype=dtype, device=device)).double().cpu().numpy()
+        kind = _torch_output_kind(out)
+        k = 2 if kind == "binary_logit" else out.shape[1]
+        cls = np.arange(k) if classes is None else np.asarray(classes)
+        return TorchAdapter(model, info, cls, kind, device, dtype)
     if hasattr(model, "predict") and (hasattr(model, "fit") or hasattr(model, "classes_")):
         cls = classes
         if cls is None:

@@ -120,9 +120,11 @@ class Tracker:
             raise BudgetExhausted(self.stopped_reason)
 
     def progress(self, fraction: float, message: str = "") -> None:
+        """Report progress; never goes backwards (sub-steps may restart their own count)."""
+        self._progress = max(getattr(self, "_progress", 0.0), min(1.0, max(0.0, float(fraction))))
         if self.progress_fn is not None:
             try:
-                self.progress_fn(min(1.0, max(0.0, float(fraction))), message or self.label)
+                self.progress_fn(self._progress, message or self.label)
             except Exception:  # a broken progress widget must never kill a probe
                 pass
 

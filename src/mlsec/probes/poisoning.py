@@ -138,7 +138,7 @@ def _suspicious(t: Target, tr: Tracker, rng: np.random.Generator, k: int) -> dic
     tr.progress(0.6)
     spec = spectral_scores(X, y, scale)
     tr.progress(0.9)
-    flagged_knn = np.where((disagree >= 0.5) & (majority != y))[0]
+    flagged_knn = np.where((disagree >= 0.6) & (majority != y))[0]
     cut = np.quantile(spec, 0.985) if len(spec) else np.inf
     flagged_spec = np.where(spec > max(cut, 10.0))[0]
     order = flagged_knn[np.argsort(-disagree[flagged_knn], kind="stable")]
@@ -146,7 +146,7 @@ def _suspicious(t: Target, tr: Tracker, rng: np.random.Generator, k: int) -> dic
     frac = len(flagged_knn) / max(1, len(rows))
     status = "pass" if frac < 0.03 else ("warn" if frac < 0.08 else "fail")
     summary = (
-        f"{len(flagged_knn)} of {len(rows)} training rows ({frac:.1%}) carry a label that most of their {k} nearest "
+        f"{len(flagged_knn)} of {len(rows)} training rows ({frac:.1%}) carry a label that at least 60 % of their {k} nearest "
         f"neighbours disagree with; {len(flagged_spec)} more/overlapping rows are spectral outliers within their class (a weaker hint)."
     )
     advice = (
