@@ -74,11 +74,11 @@ def check_prerequisites() -> None:
         if not (REPO / "src/mlsec/lab/labextension/package.json").exists():
             raise Unavailable("MLSEC_LAB_DEV=1 but the labextension is not built (jlpm build in labextension/)")
         return
-    listing = subprocess.run([py, "-m", "jupyter", "labextension", "list"], capture_output=True, text=True)
+    listing = subprocess.run([py, "-m", "jupyterlab.labextensions", "list"], capture_output=True, text=True)
     text = listing.stdout + listing.stderr
     if "jupyter-mlsec" not in text:
         raise Unavailable(f"the jupyter-mlsec labextension is not installed for {py} (install the wheel)")
-    servers = subprocess.run([py, "-m", "jupyter", "server", "extension", "list"], capture_output=True, text=True)
+    servers = subprocess.run([py, "-m", "jupyter_server.extension.serverextension", "list"], capture_output=True, text=True)
     if "mlsec" not in servers.stdout + servers.stderr:
         raise Unavailable(f"the mlsec server extension is not enabled for {py} (install the wheel)")
 
