@@ -31,8 +31,9 @@ Merge: a bandit result on the same cell line as a native finding whose rule list
 (`Rule.bandit_ids`) becomes part of that finding (`source="native+bandit"`, both ids).
 
 Off by default (noise for notebooks; measured over the 1,137 notebooks of shared/corpus, where
-bandit reported 1,942 results, 1,758 of them from these tests). `enable = ["B311"]`, or an exact
-id in `select`, turns one back on:
+bandit reported 1,948 results, 1,746 of them from these tests; of the other 202, the 96 B105/B106
+hits on placeholders are dropped as said above). `enable = ["B311"]`, or an exact id in `select`,
+turns one back on:
 - B615 huggingface_unsafe_download (1,090): every `from_pretrained`/`load_dataset` without a
   pinned commit; mlsec's MLS108 says the same and is off by default for the same reason.
 - B101 assert_used (236): asserts in notebooks are sanity checks; nobody runs a notebook with -O.
@@ -50,6 +51,7 @@ import ast
 import hashlib
 import io
 import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
@@ -191,12 +193,22 @@ def doc_url(test_id: str, name: str | None = None) -> str:
 # The bandit side: manager, test sets, visitor (all built on first use; bandit is heavy)
 
 _MANAGER: Any = None
+_NAMES: dict[str, str] | None = None
 _RUNNERS: "OrderedDict[frozenset[str], _Runner]" = OrderedDict()
 _CELL_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CELL_CACHE_MAX = 20_000
+_CELL_CACHE_MAX = 4096
+_LOCK = threading.RLock()  # the server may lint from several threads
 
 
 def _manager() -> Any:
+    global _MANAGER
+    if _MANAGER is not None:
+        return _MANAGER
+    with _LOCK:
+        return _make_manager()
+
+
+def _make_manager() -> Any:
     global _MANAGER
     if _MANAGER is None:
         import logging
@@ -217,13 +229,16 @@ def _manager() -> Any:
 
 def test_names() -> dict[str, str]:
     """Every bandit test id this bandit has -> its name (`B301` -> `pickle`)."""
-    _manager()
-    from bandit.core import extension_loader
+    global _NAMES
+    if _NAMES is None:
+        _manager()
+        from bandit.core import extension_loader
 
-    ext = extension_loader.MANAGER
-    names = {tid: p.plugin.__name__ for tid, p in ext.plugins_by_id.items()}
-    names.update({tid: b["name"].replace("-", "_") for tid, b in ext.blacklist_by_id.items()})
-    return names
+        ext = extension_loader.MANAGER
+        names = {tid: p.plugin.__name__ for tid, p in ext.plugins_by_id.items()}
+        names.update({tid: b["name"].replace("-", "_") for tid, b in ext.blacklist_by_id.items()})
+        _NAMES = names
+    return dict(_NAMES)
 
 
 def active_ids(config: "Config") -> frozenset[str]:
@@ -445,12 +460,13 @@ def _visitor_class() -> Any:
 
 
 def _runner(active: frozenset[str]) -> _Runner:
-    r = _RUNNERS.get(active)
-    if r is None:
-        r = _RUNNERS[active] = _Runner(active)
-        while len(_RUNNERS) > 4:
-            _RUNNERS.popitem(last=False)
-    return r
+    with _LOCK:
+        r = _RUNNERS.get(active)
+        if r is None:
+            r = _RUNNERS[active] = _Runner(active)
+            while len(_RUNNERS) > 4:
+                _RUNNERS.popitem(last=False)
+        return r
 
 
 def _nosec_lines(python: str) -> dict[int, set[str]]:
@@ -562,9 +578,11 @@ def run(document: "Document", config: "Config") -> list[Finding]:
             _state_key(visitor),
             runner.key,
         )
-        hit = _CELL_CACHE.get(key)
+        with _LOCK:
+            hit = _CELL_CACHE.get(key)
+            if hit is not None:
+                _CELL_CACHE.move_to_end(key)
         if hit is not None:
-            _CELL_CACHE.move_to_end(key)
             hits, imports, aliases = hit
             visitor.imports.clear()
             visitor.imports.update(imports)
@@ -572,9 +590,11 @@ def run(document: "Document", config: "Config") -> list[Finding]:
             visitor.import_aliases.update(aliases)
         else:
             hits = _run_cell(visitor, python)
-            _CELL_CACHE[key] = (hits, frozenset(visitor.imports), dict(visitor.import_aliases))
-            if len(_CELL_CACHE) > _CELL_CACHE_MAX:
-                _CELL_CACHE.popitem(last=False)
+            entry = (tuple(hits), frozenset(visitor.imports), tuple(visitor.import_aliases.items()))
+            with _LOCK:
+                _CELL_CACHE[key] = entry
+                while len(_CELL_CACHE) > _CELL_CACHE_MAX:
+                    _CELL_CACHE.popitem(last=False)
         if IGNORE_TAG in cell.tags:
             continue  # its imports still count for later cells
         for h in hits:
