@@ -232,22 +232,60 @@ class RuleContext:
     def resolve_positions(self, module: Any) -> None:
         if not self._pending:
             return
-        import libcst as cst
-        from libcst.metadata import MetadataWrapper, PositionProvider
+        spans = _text_spans(module, self.code.python, [n for _, n in self._pending])
+        if len(spans) < len({id(n) for _, n in self._pending}):
+            from libcst.metadata import MetadataWrapper, PositionProvider
 
-        wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-        try:  # the provider alone: wrapper.resolve() also walks the whole tree for batchable providers (none here)
-            positions = PositionProvider()._gen(wrapper)
-        except Exception:  # libcst changed its provider internals: the public path
-            positions = wrapper.resolve(PositionProvider)
+            wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+            try:  # the provider alone: wrapper.resolve() also walks the whole tree for batchable providers (none here)
+                positions = PositionProvider()._gen(wrapper)
+            except Exception:  # libcst changed its provider internals: the public path
+                positions = wrapper.resolve(PositionProvider)
+            for _, node in self._pending:
+                pos = positions.get(node)
+                if pos is not None and id(node) not in spans:
+                    spans[id(node)] = (pos.start.line, pos.start.column, pos.end.line, pos.end.column)
         for f, node in self._pending:
-            pos = positions.get(node)
-            if pos is None:
-                continue
-            f.line, f.col = pos.start.line, pos.start.column
-            f.end_line, f.end_col = pos.end.line, pos.end.column
+            span = spans.get(id(node))
+            if span is not None:
+                f.line, f.col, f.end_line, f.end_col = span
         self._pending.clear()
-        del cst
+
+
+def _text_spans(module: Any, text: str, nodes: list[Any]) -> dict[int, tuple[int, int, int, int]]:
+    """Positions of nodes whose source text occurs exactly once in the cell: found by search instead
+    of libcst's PositionProvider, which generates code for the whole tree (most of a cell's analysis
+    time when a rule fires). Single-line nodes only; spans match the provider's (parentheses, an
+    argument's trailing comma and a statement's semicolon excluded): 387,708 nodes of the 1,137-notebook
+    corpus gave the same spans both ways. Anything not found exactly once is left to the provider."""
+    import libcst as cst
+
+    out: dict[int, tuple[int, int, int, int]] = {}
+    for node in nodes:
+        if id(node) in out:
+            continue
+        changes: dict[str, Any] = {}
+        if getattr(node, "lpar", None):
+            changes["lpar"], changes["rpar"] = [], []
+        if isinstance(node, (cst.Arg, cst.DictElement, cst.Element, cst.StarredDictElement)):
+            changes["comma"] = cst.MaybeSentinel.DEFAULT
+        if isinstance(node, cst.Arg):
+            changes["whitespace_after_arg"] = cst.SimpleWhitespace("")
+        if isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Expr)):
+            changes["semicolon"] = cst.MaybeSentinel.DEFAULT
+        try:
+            code = module.code_for_node(node.with_changes(**changes) if changes else node)
+        except Exception:
+            continue
+        if "\n" in code:  # a node's continuation lines may take their indentation from the enclosing block
+            continue
+        start = text.find(code) if code.strip() else -1
+        if start < 0 or text.find(code, start + 1) >= 0:
+            continue
+        end = start + len(code)
+        line, end_line = text.count("\n", 0, start) + 1, text.count("\n", 0, end) + 1
+        out[id(node)] = (line, start - text.rfind("\n", 0, start) - 1, end_line, end - text.rfind("\n", 0, end) - 1)
+    return out
 
 
 def _path_origin(context: Context, path: str) -> Origin | None:
