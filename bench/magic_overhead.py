@@ -10,6 +10,10 @@
    trigger words so it is parsed) through the same `pre_run_cell` hook IPython calls, with the
    history kept at 100 cells. The first check after `%mlsec on` (cold cache) is reported apart.
    Also: the same through `run_cell` end to end, on vs off, for cells that really execute.
+3. The same check on real notebook cells: 100 code cells of the shared corpus (`../shared/corpus`
+   beside the clone, or --corpus) as the history, then corpus cells of 25-35 lines, each checked once.
+   Most real cells hold nothing a rule looks for and skip the parser, which this figure shows.
+Wall times on a shared machine include waiting for a CPU; the CPU figures (thread CPU time) do not.
 Timers are Python's perf_counter; nothing here is a test and nothing is asserted.
 """
 from __future__ import annotations
@@ -194,10 +198,73 @@ def bench_pre_run(n_cells: int, earlier: int = 100) -> dict:
     }
 
 
+def corpus_cells(root: str) -> list[str]:
+    from mlsec.source import SourceError, load_path
+
+    cells: list[str] = []
+    for dirpath, dirs, names in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith(".ipynb"):
+                try:
+                    doc = load_path(os.path.join(dirpath, name))
+                except SourceError:
+                    continue
+                cells.extend(c.source for c in doc.code_cells if c.source.strip())
+    return cells
+
+
+def bench_corpus(root: str, n_cells: int, earlier: int = 100) -> dict | None:
+    if not os.path.isdir(root):
+        return None
+    from IPython.core.interactiveshell import ExecutionInfo, InteractiveShell
+
+    from mlsec.magic.session import session_for
+
+    cells = corpus_cells(root)
+    history = cells[:earlier]
+    pool = [c for c in cells[earlier:] if 25 <= len(c.splitlines()) <= 35]
+    step = max(1, len(pool) // n_cells)
+    checked = pool[::step][:n_cells]
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=True)
+    ip.execution_count = 1
+    for src in history:  # into the history as if run; corpus code is never executed
+        ip.history_manager.store_inputs(ip.execution_count, src, src)
+        ip.execution_count += 1
+    import io
+    from contextlib import redirect_stdout
+
+    s = session_for(ip)
+    with redirect_stdout(io.StringIO()):
+        ip.run_line_magic("mlsec", "on")
+    hook = s.auto.pre_run_cell
+    times, cpu, with_findings = [], [], 0
+    with redirect_stdout(io.StringIO()):
+        for src in checked:
+            c = time.thread_time()
+            t = time.perf_counter()
+            hook(ExecutionInfo(src, True, False, True, None))
+            times.append(time.perf_counter() - t)
+            cpu.append(time.thread_time() - c)
+            s.auto._stop = None
+            with_findings += bool(s.last_findings)
+    ip.run_line_magic("mlsec", "off")
+    return {
+        "corpus_cells": len(cells), "earlier_cells": len(history), "checked_cells": len(checked),
+        "checked_with_findings": with_findings, "failed": s.failed,
+        "p50_ms": 1000 * statistics.median(times), "p95_ms": 1000 * pct(times, 0.95), "max_ms": 1000 * max(times),
+        "cpu_p50_ms": 1000 * statistics.median(cpu), "cpu_p95_ms": 1000 * pct(cpu, 0.95),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="fresh processes for the load timing")
     ap.add_argument("--cells", type=int, default=200, help="30-line cells checked for the pre-run timing")
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--corpus", default=os.path.join(here, "..", "..", "shared", "corpus"),
+                    help="folder of real notebooks for the realistic figure (skipped when absent)")
     args = ap.parse_args()
     load = bench_load(args.runs)
     print(f"%load_ext mlsec, fresh process x{load['runs']}: median {load['median_ms']:.1f} ms, "
@@ -212,7 +279,15 @@ def main() -> None:
     print(f"end to end run_cell of a 30-line cell: on {pre['run_cell_on_p50_ms']:.2f} ms vs off "
           f"{pre['run_cell_off_p50_ms']:.2f} ms (p50; added {pre['run_cell_added_p50_ms']:.2f} ms; "
           f"history grew to {pre['history_at_end']} cells)")
-    print(json.dumps({"load_ext": load, "pre_run": pre}, indent=1))
+    real = bench_corpus(args.corpus, args.cells)
+    if real is None:
+        print(f"real cells: corpus not found at {args.corpus}; skipped")
+    else:
+        print(f"real notebook cells of 25-35 lines after {real['earlier_cells']} earlier corpus cells, "
+              f"{real['checked_cells']} cells ({real['checked_with_findings']} with findings): wall p50 {real['p50_ms']:.2f} ms, "
+              f"p95 {real['p95_ms']:.2f} ms, max {real['max_ms']:.2f} ms; CPU p50 {real['cpu_p50_ms']:.2f} ms, "
+              f"p95 {real['cpu_p95_ms']:.2f} ms")
+    print(json.dumps({"load_ext": load, "pre_run": pre, "real_cells": real}, indent=1))
 
 
 if __name__ == "__main__":

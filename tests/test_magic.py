@@ -426,10 +426,12 @@ def test_env_lists_installed_packages_with_advisories(ip, tmp_path, monkeypatch)
 
 def test_probe_opens_the_panel_or_says_why_not(ip, monkeypatch):
     fake = types.ModuleType("mlsec.probes.panel")
-    fake.probe_panel = lambda *a: ("panel", a)
+    fake.probe_panel = lambda namespace=None: ("panel", namespace)
     monkeypatch.setitem(sys.modules, "mlsec.probes.panel", fake)
     out = run(ip, "%mlsec probe")
-    assert out.result.result == ("panel", ())
+    assert out.result.result == ("panel", ip.user_ns)
+    out = run(ip, "%mlsec probe clf")
+    assert type(out.result.error_in_exec).__name__ == "UsageError"
     monkeypatch.setitem(sys.modules, "mlsec.probes.panel", None)
     out = run(ip, "%mlsec probe")
     assert out.result.result is None and "probe panel is not available" in out.plain
@@ -516,6 +518,19 @@ def test_checklist_reads_real_probe_results_if_present():
         r = ProbeResult(name="pgd", title="PGD evasion", category="evasion", status="warn", summary="s", advice="a")
         assert probe_fields(r) == ("pgd PGD evasion evasion", "warn", "s", "a")
     assert probe_fields({"probe": "x", "verdict": "FAIL", "message": "t"}) == ("x", "fail", "t", "")
+
+
+def test_probe_names_map_to_practices():
+    from mlsec.checklist import practices_for_probe
+
+    assert practices_for_probe("robustness_curve Robust accuracy vs ε evasion") == ["adversarial-training"]
+    assert practices_for_probe("hop_skip_jump HopSkipJump (decision-based) evasion") == ["adversarial-training"]
+    assert practices_for_probe("confidence_leakage Confidence leakage exploratory") == ["exposure"]
+    assert practices_for_probe("suspicious_points Suspicious training points poisoning") == ["data-anomalies"]
+    assert practices_for_probe("feature_squeezing Feature-squeezing detection defence") == [
+        "input-anomalies", "squeezing-ensembles"]
+    assert practices_for_probe("extraction Model extraction exploratory") == ["exposure"]
+    assert practices_for_probe("good food") == []
 
 
 # ---------------------------------------------------------------------------------------------

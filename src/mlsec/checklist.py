@@ -58,7 +58,8 @@ PRACTICES: tuple[Practice, ...] = (
     ),
     Practice(
         "data-anomalies", SECTIONS[0], "Anomaly detection and filtration of training data",
-        probe_words=("poison", "label", "noise", "flip", "backdoor", "spectral", "activation", "knn", "clean", "outlier"),
+        probe_words=("poison", "label", "noise", "flip", "backdoor", "spectral", "activation", "knn", "clean", "outlier",
+                     "suspicious"),
         imports=("cleanlab", "pyod", "alibi_detect", "sklearn.ensemble.IsolationForest",
                  "sklearn.neighbors.LocalOutlierFactor", "sklearn.covariance.EllipticEnvelope", "sklearn.svm.OneClassSVM",
                  "pandera", "great_expectations", "deepchecks"),
@@ -87,7 +88,7 @@ PRACTICES: tuple[Practice, ...] = (
     ),
     Practice(
         "input-anomalies", SECTIONS[2], "Anomaly detection on input data",
-        probe_words=("squeez", "detect", "ood", "drift", "anomal"),
+        probe_words=("squeez", "detect", "ood", "out of distribution", "drift", "anomal"),
         imports=("alibi_detect", "pyod", "sklearn.ensemble.IsolationForest", "sklearn.neighbors.LocalOutlierFactor",
                  "art.defences.detector", "evidently", "whylogs"),
         next_unchecked="Add an input check in front of the model (out-of-distribution / outlier detector) and test it "
@@ -115,7 +116,7 @@ PRACTICES: tuple[Practice, ...] = (
     Practice(
         "exposure", SECTIONS[2], "Secure exposure to users",
         sast=True, sast_pass=False,
-        probe_words=("extraction", "steal", "membership", "inference", "inversion", "privacy"),
+        probe_words=("extraction", "steal", "membership", "inference", "inversion", "privacy", "leak", "exploratory"),
         next_unchecked="Check what the model leaks to its users: run the extraction and membership-inference probes "
                        "(`%mlsec probe`), and lint the serving code.",
         next_problem="Limit what users get (labels instead of scores, rate limits, authentication, no public share "
@@ -259,8 +260,11 @@ def probe_fields(result: Any) -> tuple[str, str, str, str]:
 
 
 def practices_for_probe(name: str) -> list[str]:
-    low = name.lower().replace("-", "_")
-    return [p.key for p in PRACTICES if any(w in low for w in p.probe_words)]
+    """Practices a probe informs, by words that start a word of its name/title/category."""
+    import re
+
+    low = re.sub(r"[\W_]+", " ", name.lower())
+    return [p.key for p in PRACTICES if any(re.search(r"\b" + re.escape(w), low) for w in p.probe_words)]
 
 
 def _worse(a: str, b: str) -> str:

@@ -354,6 +354,9 @@ class MlsecMagics(Magics):
         self._guarded("the environment check", run)
 
     def _probe(self, args: list[str]) -> Any:
+        if args:
+            raise UsageError("%mlsec probe takes no arguments: the panel lists the models and data in this "
+                             "notebook; in Python, mlsec.probe(model, X, y) runs probes directly")
         try:
             from ..probes.panel import probe_panel
         except ImportError as exc:
@@ -362,7 +365,7 @@ class MlsecMagics(Magics):
             notice(f"mlsec probe: the probe panel is not available ({exc}). "
                    "Install the extras with `pip install jupyter-mlsec[probes]`.", level="error")
             return None
-        return self._guarded("the probe panel", lambda: probe_panel(*args))
+        return self._guarded("the probe panel", lambda: probe_panel(self.shell.user_ns))
 
     def _help(self, args: list[str]) -> None:
         from ..render.html import STYLE, esc
