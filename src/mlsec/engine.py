@@ -319,24 +319,37 @@ class RuleSet:
             r for r in self.rules if r.hooks() & {"check_call", "check_assign", "check_string", "check_dict_item"}
         ]
         trig = sorted({t for r in ast_rules for t in r.triggers})
-        self.trigger_re = re.compile("|".join(f"(?:{t})" for t in trig)) if trig else None
+        from .prefilter import Prefilter
+
+        self.prefilter = Prefilter(trig) if trig else None
         self.modules = tuple(sorted({m for r in ast_rules for m in r.modules}))
         self.fingerprint = ",".join(r.id for r in self.rules) + "|" + config.fingerprint()
-        self._alias_cache: dict[str, re.Pattern[str] | None] = {}
+        self._alias_cache: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._interest: dict[str, bool] = {}
 
-    def alias_trigger(self, context: Context, fingerprint: str) -> re.Pattern[str] | None:
+    def alias_trigger(self, context: Context, fingerprint: str = "") -> re.Pattern[str] | None:
         """Local names bound to modules the rules care about (`from pickle import loads as l` -> `l`)."""
-        if fingerprint in self._alias_cache:
-            return self._alias_cache[fingerprint]
-        names = sorted(
-            n
-            for n, q in {**context.aliases, **context.instances}.items()
-            if q and any(q == m or q.startswith(m + ".") or q.startswith(m + "(") for m in self.modules)
-        )
-        pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b") if names else None
-        if len(self._alias_cache) > 4096:
-            self._alias_cache.clear()
-        self._alias_cache[fingerprint] = pattern
+        interest = self._interest
+        names = []
+        for table in (context.aliases, context.instances):
+            for n, q in table.items():
+                if not q:
+                    continue
+                hit = interest.get(q)
+                if hit is None:
+                    hit = any(q == m or q.startswith(m + ".") or q.startswith(m + "(") for m in self.modules)
+                    interest[q] = hit
+                if hit:
+                    names.append(n)
+        if not names:
+            return None
+        key = tuple(sorted(set(names)))
+        pattern = self._alias_cache.get(key)
+        if pattern is None:
+            pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in key) + r")\b")
+            if len(self._alias_cache) > 4096:
+                self._alias_cache.clear()
+            self._alias_cache[key] = pattern
         return pattern
 
 
@@ -368,6 +381,7 @@ _NO_CHILDREN_FIELDS = frozenset(
      "has_trailing_newline", "value_str", "prefix", "quote", "start", "end", "string", "asynchronous"}
 )
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_NODE: dict[type, bool] = {}
 
 
 def iter_nodes(root: Any) -> Iterable[Any]:
@@ -382,6 +396,7 @@ def iter_nodes(root: Any) -> Iterable[Any]:
     stack = [root]
     pop, push = stack.pop, stack.append
     fields_of = _CHILD_FIELDS
+    is_node = _IS_NODE  # type -> bool; isinstance() on libcst's ABCs is slow
     while stack:
         node = pop()
         yield node
@@ -394,12 +409,21 @@ def iter_nodes(root: Any) -> Iterable[Any]:
             fields_of[tp] = names
         for name in reversed(names):
             v = getattr(node, name)
-            if isinstance(v, base):
-                push(v)
-            elif type(v) in (list, tuple):
+            vt = type(v)
+            if vt is list or vt is tuple:
                 for x in reversed(v):
-                    if isinstance(x, base):
+                    xt = type(x)
+                    hit = is_node.get(xt)
+                    if hit is None:
+                        hit = is_node[xt] = issubclass(xt, base)
+                    if hit:
                         push(x)
+            else:
+                hit = is_node.get(vt)
+                if hit is None:
+                    hit = is_node[vt] = issubclass(vt, base)
+                if hit:
+                    push(v)
 
 
 def _walk(module: Any, ctx: RuleContext, rs: RuleSet) -> None:
@@ -533,8 +557,17 @@ def _is_ipython_rewrite(node: Any) -> bool:
     )
 
 
+_DOWNLOAD_BY_LAST = {}
+for _d in DOWNLOAD_CALLS:
+    _DOWNLOAD_BY_LAST.setdefault(_d.rsplit(".", 1)[-1], set()).add(_d.split(".")[0])
+
+
 def _is_download(q: str) -> bool:
-    return q in DOWNLOAD_CALLS or any(q.endswith("." + d.rsplit(".", 1)[-1]) and q.startswith(d.split(".")[0]) for d in DOWNLOAD_CALLS)
+    """A download function, also when reached through a submodule (`huggingface_hub.file_download.x`)."""
+    if q in DOWNLOAD_CALLS:
+        return True
+    heads = _DOWNLOAD_BY_LAST.get(q.rsplit(".", 1)[-1])
+    return bool(heads) and q.split(".")[0] in heads
 
 
 def _learn_shell_downloads(code: CellCode, context: Context, cell_index: int | None) -> None:
@@ -613,9 +646,9 @@ def analyze_cell(
                 r.check_text(TextItem(t.text, "text", t.line), ctx)
     py = code.python
     n_lines = py.count("\n")
-    trigger = rs.trigger_re
-    alias_re = rs.alias_trigger(after, after.fingerprint())
-    wanted = bool((trigger and trigger.search(py)) or (alias_re and alias_re.search(py)))
+    prefilter = rs.prefilter
+    alias_re = rs.alias_trigger(after)
+    wanted = bool((prefilter and prefilter.wants(py)) or (alias_re and alias_re.search(py)))
     if wanted and n_lines > MAX_CELL_LINES:
         out.append(_syntax_finding(SyntaxError("too long"), cell))
         out[-1].message = f"cell has {n_lines} lines, over the {MAX_CELL_LINES}-line limit: only its shell lines and text were checked"

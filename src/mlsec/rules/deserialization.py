@@ -217,7 +217,7 @@ whatever code is on that branch today runs in your kernel. An unpinned branch ca
 **Fix**: pin the reference to a commit (`"owner/repo:3f2c1e0"`) of a repository you trust, or copy the
 model definition into your project and load a weights-only checkpoint.
 """
-    triggers = (r"hub",)
+    triggers = (r"hub\.load",)
     modules = ("torch",)
     VALID = [Valid("import torch\ntorch.hub.list('pytorch/vision')")]
     INVALID = [
@@ -522,7 +522,7 @@ output (LLM tool calls), a request or a DataFrame cell, whoever controls that te
 **Fix**: `json.loads` for data, `ast.literal_eval` for Python literals, a dict of allowed functions for
 dispatch.
 """
-    triggers = (r"\beval\(", r"\bexec\(")
+    triggers = (r"(?<![.\w])eval\(", r"(?<![.\w])exec\(")
     bandit_ids = ("B307", "B102")
     VALID = [
         Valid("eval('1 + 1')"),

@@ -359,7 +359,7 @@ hash_prefix=...)`).
     triggers = (r"(?i:http://)", r"requests\.\w+\(|httpx\.\w+\(", r"urlopen|urlretrieve",
                 r"get_file|load_state_dict_from_url|load_url|download_url|wget\.download|gdown\.download",
                 r"read_(?:csv|json|parquet|excel|table|html|xml|fwf|feather|orc|stata|sas|spss|pickle)\(",
-                r"WebBaseLoader|load_image\(", r"loadtxt|genfromtxt", r"fsspec\.open", r"subprocess|\bsystem\(|popen\(")
+                r"WebBaseLoader|load_image\(", r"loadtxt|genfromtxt", r"fsspec\.open", r"subprocess|(?<!\)\.)\bsystem\(|popen\(")
     modules = ("urllib.request", "wget", "gdown", "torch.hub", "keras.utils", "fsspec")
     bandit_ids = ()  # B310 audits every urlopen for file:/custom schemes: a different problem
     VALID = [
@@ -516,7 +516,7 @@ is reported by the supply-chain rules.)
 `curl --cacert corp.pem`, `wget --ca-certificate=corp.pem`, `git -c http.sslCAInfo=corp.pem`,
 `conda config --set ssl_verify corp.pem`.
 """
-    triggers = (r"GIT_SSL_NO_VERIFY", r"curl|wget|sslVerify|ssl_verify")
+    triggers = (r"GIT_SSL_NO_VERIFY", r"(?<!system\(['\"])(?<!getoutput\(['\"])\b(?:curl|wget)\b|sslVerify|ssl_verify")
     bandit_ids = ()
     VALID = [
         Valid("!curl -fsSL https://example.com/x -o x"),
