@@ -44,3 +44,15 @@ def train_mlp(torch, Xtr, ytr, epochs=80, hidden=128, seed=0, weight_decay=0.0):
             opt.step()
     net.eval()
     return net
+
+
+def require_optional(name: str):
+    """Import an optional library (keras, lightgbm); skip without it, fail when MLSEC_REQUIRE_OPTIONAL=1."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        if os.environ.get("MLSEC_REQUIRE_OPTIONAL") == "1":
+            pytest.fail(f"{name} is required (MLSEC_REQUIRE_OPTIONAL=1) but cannot be imported: {exc}")
+        pytest.skip(f"{name} not installed")

@@ -187,3 +187,24 @@ def test_callable_models(digits_lr, digits):
     assert r3.status == "skipped" and "gradients" in r3.summary
     r4 = evasion.hop_skip_jump(labels_fn, X, y, iterations=3, init_evals=30)
     assert r4.robust_accuracy < r4.clean_accuracy
+
+
+def test_torch_tensor_inputs_match_numpy(digits_mlp, digits):
+    torch = require_torch()
+    _, _, Xte, yte = digits
+    a = evasion.pgd(digits_mlp, Xte[:80], yte[:80], steps=5)
+    b = evasion.pgd(digits_mlp, torch.tensor(Xte[:80]), torch.tensor(yte[:80]), steps=5)
+    np.testing.assert_array_equal(a.details["x_adv"], b.details["x_adv"])
+
+
+def test_large_inputs_are_sampled_down_and_rows_map_back(digits_lr, digits):
+    from mlsec.probes import as_target, poisoning
+
+    Xtr, ytr, Xte, yte = digits
+    t = as_target(digits_lr, Xte, yte, X_train=Xtr, y_train=ytr, max_rows=300)
+    assert len(t.X) == 300 and len(t.X_train) == 300 and "sampled from" in t.describe_data()
+    y_bad = ytr.copy()
+    y_bad[t.train_rows[:10]] = (y_bad[t.train_rows[:10]] + 1) % 10
+    res = poisoning.suspicious_points(digits_lr, Xte, yte, X_train=Xtr, y_train=y_bad, max_rows=300)
+    flagged = set(res.details["flagged_rows"].tolist())
+    assert flagged <= set(t.train_rows.tolist()) and len(flagged & set(t.train_rows[:10].tolist())) >= 7

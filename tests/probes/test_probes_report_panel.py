@@ -13,7 +13,7 @@ import mlsec
 from mlsec.probes import CancelToken, ProbeReport, clear_session_results, session_results
 from mlsec.probes.panel import probe_panel, scan_namespace
 
-from probe_helpers import require_torch
+from probe_helpers import require_optional, require_torch
 
 
 def test_quick_report_renders_exports_and_holds_numbers(digits, digits_mlp):
@@ -115,7 +115,7 @@ def test_panel_reports_bad_choices_without_raising(digits_lr):
 def test_keras_models_are_probed_through_their_backend(digits):
     require_torch()
     os.environ.setdefault("KERAS_BACKEND", "torch")
-    keras = pytest.importorskip("keras")
+    keras = require_optional("keras")
     from mlsec.probes import as_target, evasion
 
     Xtr, ytr, Xte, yte = digits

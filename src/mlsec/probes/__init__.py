@@ -166,11 +166,12 @@ def probe(
     ranges: Any = None,
     classes: Any = None,
     class_names: Any = None,
+    max_rows: Optional[int] = 50_000,
 ) -> ProbeReport:
     """Run a set of probes on (model, X, y) and return a ProbeReport.
 
     X, y: evaluation (held-out) data; X_train, y_train enable membership inference, poisoning and fine-tune
-    probes. eps is a fraction of each feature's range. budgets: {probe name: Budget or dict} overrides the
+    probes. X / X_train above max_rows rows are sampled down (seeded) first. eps is a fraction of each feature's range. budgets: {probe name: Budget or dict} overrides the
     quick defaults. max_seconds caps the whole run. cancel: a CancelToken; progress(fraction, message).
     """
     t_start = time.perf_counter()
@@ -178,6 +179,7 @@ def probe(
     target = as_target(
         model, X, y, X_train=X_train, y_train=y_train, kind=kind, image_shape=image_shape, integer=integer,
         categorical=categorical, immutable=immutable, ranges=ranges, classes=classes, class_names=class_names,
+        max_rows=max_rows, seed=seed,
     )
     names = plan(target, probes)
     opts = {"eps": float(eps), "norm": nm, **(options or {})}

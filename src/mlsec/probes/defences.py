@@ -125,8 +125,9 @@ def _finetune_torch(t: Target, tr: Tracker, rng: np.random.Generator, eps: float
     lo = torch.as_tensor(c.lower, dtype=dt, device=dev).reshape(shape)
     hi = torch.as_tensor(c.upper, dtype=dt, device=dev).reshape(shape)
     m = torch.as_tensor(c.continuous_mask.astype(np.float64), dtype=dt, device=dev).reshape(shape)
-    X = torch.as_tensor(np.ascontiguousarray(t.X_train), dtype=dt, device=dev)
-    Y = torch.as_tensor(t.y_train, device=dev)
+    keep = select_rows(len(t.X_train), 20_000, rng)  # a short fine-tune needs no more rows
+    X = torch.as_tensor(np.ascontiguousarray(t.X_train[keep]), dtype=dt, device=dev)
+    Y = torch.as_tensor(t.y_train[keep], device=dev)
     opt = torch.optim.Adam([p for p in twin.parameters() if p.is_floating_point()], lr=lr)
     bs = 64
     with torch_threads(ad.threads), torch.random.fork_rng(devices=[]):

@@ -20,7 +20,7 @@ from .target import ProbeSkipped, Target, probe_call, select_rows
 
 DEFAULT_EPS = 0.1
 DEFAULT_CURVE = (0.02, 0.05, 0.1, 0.2, 0.3)
-_DATA_KW = ("X_train", "y_train", "kind", "image_shape", "integer", "categorical", "immutable", "ranges", "classes", "class_names")
+_DATA_KW = ("X_train", "y_train", "kind", "image_shape", "integer", "categorical", "immutable", "ranges", "classes", "class_names", "max_rows")
 
 
 def norm_name(norm: Any) -> str:
@@ -203,7 +203,7 @@ def _examples(target: Target, rows: np.ndarray, x0: np.ndarray, x_adv: np.ndarra
     for k, i in enumerate(pick):
         a, b = int(p0[k].argmax()), int(p1[k].argmax())
         ex: dict[str, Any] = {
-            "row": int(rows[i]),
+            "row": target.eval_row(int(rows[i])),
             "true": target.class_name(int(y[i])),
             "before": target.class_name(a),
             "before_conf": float(p0[k][a]) if ad.has_proba else None,

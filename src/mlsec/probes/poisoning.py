@@ -142,7 +142,8 @@ def _suspicious(t: Target, tr: Tracker, rng: np.random.Generator, k: int) -> dic
     cut = np.quantile(spec, 0.985) if len(spec) else np.inf
     flagged_spec = np.where(spec > max(cut, 10.0))[0]
     order = flagged_knn[np.argsort(-disagree[flagged_knn], kind="stable")]
-    inspect = [int(rows[i]) for i in order] + [int(rows[i]) for i in flagged_spec[np.argsort(-spec[flagged_spec])] if i not in set(order)]
+    in_order = set(order.tolist())
+    inspect = [t.train_row(rows[i]) for i in order] + [t.train_row(rows[i]) for i in flagged_spec[np.argsort(-spec[flagged_spec])] if i not in in_order]
     frac = len(flagged_knn) / max(1, len(rows))
     status = "pass" if frac < 0.03 else ("warn" if frac < 0.08 else "fail")
     summary = (
@@ -167,11 +168,11 @@ def _suspicious(t: Target, tr: Tracker, rng: np.random.Generator, k: int) -> dic
             "rows_to_inspect": inspect[:100],
         },
         "details": {
-            "rows": rows,
+            "rows": np.array([t.train_row(r) for r in rows], dtype=np.int64),
             "knn_disagreement": disagree,
             "suggested_label": majority,
             "spectral_score": spec,
-            "flagged_rows": np.array([int(rows[i]) for i in order], dtype=np.int64),
+            "flagged_rows": np.array([t.train_row(rows[i]) for i in order], dtype=np.int64),
         },
     }
 

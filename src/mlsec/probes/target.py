@@ -15,7 +15,7 @@ import numpy as np
 
 from .adapters import ModelAdapter, make_adapter
 from .budget import Budget, BudgetExhausted, CancelToken, ProbeCancelled, Tracker, as_budget, limited_threads, preserved_random_state
-from .data import Constraints, DataInfo, encode_labels, prepare_X
+from .data import Constraints, DataInfo, encode_labels, n_rows, prepare_X, take
 from .report import ProbeResult, record
 
 
@@ -34,6 +34,15 @@ class Target:
     y_train: Optional[np.ndarray] = None
     class_names: Optional[list[str]] = None
     raw_model: Any = None
+    eval_rows: Optional[np.ndarray] = None  # original row numbers of X when it was sampled down
+    train_rows: Optional[np.ndarray] = None
+    n_rows_given: tuple[int, int] = (0, 0)
+
+    def eval_row(self, i: int) -> int:
+        return int(self.eval_rows[i]) if self.eval_rows is not None else int(i)
+
+    def train_row(self, i: int) -> int:
+        return int(self.train_rows[i]) if self.train_rows is not None else int(i)
 
     @property
     def is_image(self) -> bool:
@@ -49,6 +58,8 @@ class Target:
     def describe_data(self) -> str:
         shape = "x".join(str(s) for s in self.info.sample_shape)
         extra = f", {len(self.X_train)} training rows" if self.X_train is not None else ""
+        if self.eval_rows is not None or self.train_rows is not None:
+            extra += f" (sampled from {self.n_rows_given[0]} / {self.n_rows_given[1]} rows given)"
         return f"{len(self.X)} {self.info.kind} rows of {shape} from {self.info.source}{extra}"
 
 
@@ -67,12 +78,28 @@ def as_target(
     ranges: Any = None,
     classes: Any = None,
     class_names: Any = None,
+    max_rows: Optional[int] = 50_000,
+    seed: int = 0,
 ) -> Target:
-    """Prepare model and data once. Passing a Target returns it unchanged."""
+    """Prepare model and data once. Passing a Target returns it unchanged.
+
+    X and X_train larger than max_rows are sampled down (seeded) before any copy is made, so a huge
+    array never gets duplicated; reported row numbers still refer to the user's arrays.
+    """
     if isinstance(model, Target):
         return model
     if X is None or y is None:
         raise ValueError("probes need X and y (the evaluation data and its true labels)")
+    given = (n_rows(X), n_rows(X_train) if X_train is not None else 0)
+    rng = np.random.default_rng(seed)
+    eval_rows = train_rows = None
+    if max_rows is not None and given[0] > max_rows:
+        eval_rows = np.sort(rng.choice(given[0], size=max_rows, replace=False))
+        X, y = take(X, eval_rows), take(y, eval_rows)
+    if X_train is not None and max_rows is not None and given[1] > max_rows:
+        train_rows = np.sort(rng.choice(given[1], size=max_rows, replace=False))
+        X_train = take(X_train, train_rows)
+        y_train = take(y_train, train_rows) if y_train is not None else None
     Xa, info = prepare_X(X, kind=kind, image_shape=image_shape)
     if len(Xa) == 0:
         raise ValueError("X is empty")
@@ -98,7 +125,7 @@ def as_target(
     both = Xa if Xt is None else np.concatenate([Xt, Xa])
     cons = Constraints.from_data(both, info, integer=integer, categorical=categorical, immutable=immutable, ranges=ranges)
     names = list(class_names) if class_names is not None else None
-    return Target(adapter, Xa, y_idx, info, cons, Xt, yt, names, model)
+    return Target(adapter, Xa, y_idx, info, cons, Xt, yt, names, model, eval_rows, train_rows, given)
 
 
 def _shared_categories(X: Any, X_train: Any, kind: str) -> tuple[np.ndarray, DataInfo, np.ndarray]:
