@@ -249,7 +249,8 @@ def bench_corpus(root: str, n_cells: int, earlier: int = 100) -> dict | None:
             cpu.append(time.thread_time() - c)
             s.auto._stop = None
             with_findings += bool(s.last_findings)
-    ip.run_line_magic("mlsec", "off")
+    with redirect_stdout(io.StringIO()):
+        ip.run_line_magic("mlsec", "off")
     return {
         "corpus_cells": len(cells), "earlier_cells": len(history), "checked_cells": len(checked),
         "checked_with_findings": with_findings, "failed": s.failed,

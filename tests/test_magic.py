@@ -116,6 +116,8 @@ def test_lint_session_history_without_notebook(ip):
     assert "<table>" in out.html and "In [3], line 2" in out.html and "session history" in out.html
     assert report.to_dataframe()["rule_id"].tolist() == [f.rule_id for f in report.findings]
     assert "<table>" in report._repr_html_()
+    assert json.loads(report.to_json())["summary"]["findings"] == len(report.findings)
+    assert json.loads(report.to_sarif())["version"] == "2.1.0"
 
 
 def test_lint_with_bandit_by_default(ip):
@@ -373,7 +375,8 @@ def test_status_reports_timings_and_stopped_cells(ip):
 # scan, rules, explain, env, probe, checklist
 
 
-def test_scan_shows_progress_and_stores_the_report(ip, tmp_path):
+def test_scan_shows_progress_and_stores_the_report(ip, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the batch scan keeps its cache beside the project (here: no project)
     (tmp_path / "train.py").write_text("import pickle\nm = pickle.load(open('m.pkl', 'rb'))\n")
     _notebook(tmp_path / "nb.ipynb", [("code", "import torch\nstate = torch.load('w.pt')")])
     (tmp_path / "broken.ipynb").write_text("{not json")

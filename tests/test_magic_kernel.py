@@ -89,6 +89,11 @@ def test_demo_notebook_runs_the_whole_workflow_in_a_kernel(tmp_path):
     assert f"MLS101 cell {index['guarded'] + 1}:2:" in obj
     assert f"cell {index['override'] + 1}:" not in obj  # the ignore comment is honoured
 
+    scan = cells["scan"].outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in scan)  # the progress bar
+    scan_html = _texts(cells["scan"], "text/html")[-1][1]
+    assert "scan of ." in scan_html and "<table>" in scan_html and "MLS101" in scan_html
+
     cell = _texts(cells["cell"])
     assert "no findings in this cell" in cell[0][1] and cell[-1] == ("execute_result", "{'lr': 0.01}")
     assert "pickle" in _texts(cells["explain"])[0][1]
