@@ -23,9 +23,19 @@ from mlsec.magic.session import history_source, is_own_command, session_for  # n
 TOKEN = "hf_kX9qL2mN8pR4sT6vW1yZ3aB5cD7eF0gH2jK"  # token-shaped test value, not a real credential
 
 
-@pytest.fixture
-def ip():
+@pytest.fixture(scope="module")
+def _shell():
+    """One InteractiveShell for this module, dropped afterwards so later tests see no IPython."""
+    existed = InteractiveShell.initialized()
     shell = InteractiveShell.instance()
+    yield shell
+    if not existed:
+        InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def ip(_shell):
+    shell = _shell
     shell.reset(new_session=True)
     shell.execution_count = 1
     if "mlsec" in shell.extension_manager.loaded:
@@ -510,17 +520,23 @@ def test_checklist_places_findings_probes_imports_and_components():
     assert {i.status for i in none.items} == {"not checked"}
 
 
-def test_checklist_reads_real_probe_results_if_present():
-    from mlsec.checklist import probe_fields
+def test_checklist_reads_this_sessions_probe_results():
+    from mlsec.checklist import build, probe_fields, session_probe_results
+    from mlsec.probes.report import ProbeResult, clear_session_results, record
 
-    try:
-        from mlsec.probes.report import ProbeResult
-    except ImportError:
-        ProbeResult = None
-    if ProbeResult is not None:
-        r = ProbeResult(name="pgd", title="PGD evasion", category="evasion", status="warn", summary="s", advice="a")
-        assert probe_fields(r) == ("pgd PGD evasion evasion", "warn", "s", "a")
+    r = ProbeResult(name="pgd", title="PGD", category="evasion", status="warn", summary="robust acc 0.4",
+                    advice="try adversarial training")
+    assert probe_fields(r) == ("pgd PGD evasion", "warn", "robust acc 0.4", "try adversarial training")
     assert probe_fields({"probe": "x", "verdict": "FAIL", "message": "t"}) == ("x", "fail", "t", "")
+    clear_session_results()
+    try:
+        record(r)
+        results, note = session_probe_results()
+        assert note is None and results == [r]
+        item = build(probe_results=results)["adversarial-training"]
+        assert item.status == "warn" and item.next_step == "try adversarial training"
+    finally:
+        clear_session_results()
 
 
 def test_probe_names_map_to_practices():
