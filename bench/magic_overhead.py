@@ -166,6 +166,9 @@ def bench_pre_run(n_cells: int, earlier: int = 100) -> dict:
 
     # end to end: run 60 real cells with mlsec on, then the same with it off
     def run_cells(tag: str) -> list[float]:
+        import gc
+
+        gc.collect()
         out = []
         with redirect_stdout(io.StringIO()):
             for k in range(60):

@@ -278,6 +278,7 @@ def test_guard_stops_at_its_level_and_explains_the_way_out(ip):
     assert ip.user_ns["v"] == 7 and out.result.success
     # %mlsec commands are never stopped, and guard off lets the cell run with a warning
     run(ip, "%mlsec guard off")
+    assert s.auto.transformer not in ip.ast_transformers  # warn-only mode leaves IPython's AST alone
     out = run(ip, "v2 = pk.loads(b)")
     assert ip.user_ns["v2"] == 7 and "MLS101" in out.plain
     # guard medium stops the eval cell

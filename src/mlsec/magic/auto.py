@@ -5,11 +5,11 @@ How a cell is checked and, in guard mode, stopped, using only IPython's public e
 1. `pre_run_cell(info)` lints `info.raw_cell` (as typed) after the session history and shows the
    findings, so they appear above the cell's output. When guard mode is on and a finding reaches the
    guard level, it leaves a stop order for this execution.
-2. An AST transformer (`shell.ast_transformers`) runs next, before any of the cell's code. It raises
-   `CellBlocked` (an `InputRejected`) when there is a stop order. IPython's contract for
-   `InputRejected` is: show the error, do not run the cell, keep the transformer registered. The
-   execution ends as an error, so "Run all" stops there too. Without a stop order it returns the tree
-   untouched: mlsec never changes what a cell computes.
+2. An AST transformer (`shell.ast_transformers`, registered while a guard level is set) runs next,
+   before any of the cell's code. It raises `CellBlocked` (an `InputRejected`) when there is a stop
+   order. IPython's contract for `InputRejected` is: show the error, do not run the cell, keep the
+   transformer registered. The execution ends as an error, so "Run all" stops there too. Without a
+   stop order it returns the tree untouched: mlsec never changes what a cell computes.
 3. `post_run_cell` drops any stop order left over (a cell that did not compile) and remembers which
    cells were stopped, so that their imports do not count as context.
 
@@ -153,9 +153,19 @@ class AutoMode:
             return
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
-        if self.transformer not in self.shell.ast_transformers:
-            self.shell.ast_transformers.append(self.transformer)
         self.installed = True
+        self.sync_guard()
+
+    def sync_guard(self) -> None:
+        """The transformer is registered only while a guard level is set: in warn-only mode IPython
+        then does exactly what it does without mlsec after our check."""
+        wanted = self.installed and self.session.guard is not None
+        present = self.transformer in self.shell.ast_transformers
+        if wanted and not present:
+            self.shell.ast_transformers.append(self.transformer)
+        elif not wanted:
+            while self.transformer in self.shell.ast_transformers:
+                self.shell.ast_transformers.remove(self.transformer)
 
     def uninstall(self) -> None:
         for event, cb in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):

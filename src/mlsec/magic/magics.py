@@ -213,6 +213,8 @@ class MlsecMagics(Magics):
         s = self.session
         if args[0].lower() in ("off", "none", "no", "false"):
             s.guard = None
+            if s.auto is not None:
+                s.auto.sync_guard()
             from .display import notice
 
             notice("mlsec guard is off: findings are shown, cells always run." +
@@ -220,6 +222,7 @@ class MlsecMagics(Magics):
             return
         s.guard = _severity(args[0])
         self._enable()
+        s.auto.sync_guard()
         self._status([], brief=True)
 
     def _status(self, args: list[str], brief: bool = False) -> None:
