@@ -5,7 +5,6 @@ import hashlib
 import os
 import pickle
 
-import numpy as np
 import pytest
 
 

@@ -77,7 +77,7 @@ def test_sklearn_linear_fgsm_pgd_equal_analytic_gradient(digits_lr, digits):
     for _ in range(10):
         xa = np.clip(np.clip(xa + alpha * np.sign(grad(xa)), X - eps, X + eps), 0, 1)
     res = evasion.pgd(digits_lr, X, y, eps=eps, steps=10, step_size=alpha, return_best=False)
-    np.testing.assert_allclose(res.details["x_adv"], ref if False else xa, atol=1e-9)
+    np.testing.assert_allclose(res.details["x_adv"], xa, atol=1e-9)
     assert res.robust_accuracy < res.clean_accuracy
 
 
@@ -90,7 +90,6 @@ def test_pipeline_with_scaler_gets_exact_gradient(digits):
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(Xtr, ytr)
     res = evasion.pgd(pipe, Xte[:100], yte[:100], eps=0.1)
     assert res.status != "error", res.summary
-    assert "gradients" in evasion.norm_name("inf") or True
     from mlsec.probes import as_target
 
     assert as_target(pipe, Xte[:100], yte[:100]).adapter.has_gradient

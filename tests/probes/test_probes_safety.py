@@ -73,7 +73,7 @@ def test_sklearn_estimators_are_cloned_not_refitted(digits, digits_lr):
 
 
 def test_adversarial_finetune_gain_on_a_copy(digits, digits_mlp):
-    torch = require_torch()
+    require_torch()
     Xtr, ytr, Xte, yte = digits
     before = torch_state_hash(digits_mlp)
     res = defences.adversarial_finetune(digits_mlp, Xte, yte, X_train=Xtr, y_train=ytr, eps=0.1, epochs=8, budget={"max_samples": 150})

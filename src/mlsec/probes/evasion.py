@@ -766,7 +766,6 @@ def _few_probe(target: Target, tracker: Tracker, rng: np.random.Generator, k: in
     n_att = int(attacked.sum())
     succ_rate = float(found[attacked].mean()) if n_att else 0.0
     robust = float(np.mean(correct & ~found))
-    what = f"{k}-pixel" if target.is_image else f"{k}-feature"
     status = "pass" if succ_rate < 0.05 else ("warn" if succ_rate < 0.25 else "fail")
     search = "exhaustive search" if exhaustive else f"random search over {C} candidates"
     summary = f"Changing {k} {'pixel' if target.is_image else 'feature'}{'s' if k > 1 else ''} ({search}) flips {succ_rate:.0%} of {n_att} correctly classified samples: accuracy {clean:.3f} → {robust:.3f}."
