@@ -338,6 +338,18 @@ def test_slow_check_gives_up_and_the_cell_runs(ip, monkeypatch):
     assert session_for(ip).auto is None
 
 
+def test_cell_magic_check_failure_or_timeout_still_runs_the_cell(ip, monkeypatch):
+    import mlsec.engine
+
+    monkeypatch.setattr(mlsec.engine, "analyze", lambda *a, **k: time.sleep(5))
+    session_for(ip).timeout = 0.3
+    out = run(ip, "%%mlsec --block\nran = 'slow'")
+    assert ip.user_ns["ran"] == "slow" and "could not check this cell (CheckTimeout" in out.plain
+    monkeypatch.setattr(mlsec.engine, "analyze", lambda *a, **k: 1 / 0)
+    out = run(ip, "%%mlsec --block\nran = 'broken'")
+    assert ip.user_ns["ran"] == "broken" and "ZeroDivisionError" in out.plain and out.result.success
+
+
 def test_bounded_check_in_a_thread(monkeypatch):
     from mlsec.magic.auto import CheckTimeout, run_bounded
 

@@ -141,18 +141,20 @@ class MlsecMagics(Magics):
         else:
             where = f"`%%mlsec --block {level.label}`" if level is not None else ""
             override = BLOCK_OVERRIDE
+        from .auto import CellBlocked, CellFailed, CheckTimeout, block_message, blocking, run_bounded
+
         count = self.shell.execution_count
         report = None
         try:
             cfg, _ = s.config(bandit=False)
-            report = s.lint_cell("\n" + cell, count, config=cfg)  # blank header line: lines match the cell
-        except Exception as exc:
+            # a blank line for the `%%mlsec` header: line numbers match the cell as shown
+            report = run_bounded(lambda: s.lint_cell("\n" + cell, count, config=cfg), s.timeout)
+        except (Exception, CheckTimeout) as exc:
             from ..secrets import mask_text
             from .display import notice
 
             notice(mask_text(f"mlsec could not check this cell ({type(exc).__name__}: {exc}); running it anyway."),
                    level="error")
-        from .auto import CellBlocked, CellFailed, block_message, blocking
 
         if report is not None:
             from ..engine import SYNTAX_RULE_ID
