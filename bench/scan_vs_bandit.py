@@ -36,7 +36,8 @@ import json, resource, subprocess, sys, time
 t0 = time.perf_counter()
 rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
 wall = time.perf_counter() - t0
-print(json.dumps({"rc": rc, "wall": wall, "rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "rss_kb": ru.ru_maxrss}))
 """
 
 
@@ -49,8 +50,8 @@ def measure(cmd: list[str], ok_codes=(0, 1)) -> dict:
 
 
 def median_of(runs: list[dict]) -> dict:
-    return {"wall": statistics.median(r["wall"] for r in runs), "rss_mb": max(r["rss_kb"] for r in runs) / 1024,
-            "runs": [round(r["wall"], 3) for r in runs]}
+    return {"wall": statistics.median(r["wall"] for r in runs), "cpu": statistics.median(r["cpu"] for r in runs),
+            "rss_mb": max(r["rss_kb"] for r in runs) / 1024, "runs": [round(r["wall"], 3) for r in runs]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,7 +125,8 @@ def bench_batch(corpus: Path, repeats: int, jobs: int | None) -> dict:
             shutil.rmtree(cache, ignore_errors=True)
             runs["cold"].append(measure(scan))
             runs["warm"].append(measure(scan))  # the cache the cold run just wrote
-            print(f"  round {r + 1}: " + ", ".join(f"{k} {v[-1]['wall']:.2f} s" for k, v in runs.items()))
+            print(f"  round {r + 1}: " + ", ".join(
+                f"{k} {v[-1]['wall']:.2f} s (cpu {v[-1]['cpu']:.1f} s)" for k, v in runs.items()))
         for k, v in runs.items():
             res[k] = median_of(v)
         findings = json.loads((work / "out.json").read_text())
@@ -135,6 +137,12 @@ def bench_batch(corpus: Path, repeats: int, jobs: int | None) -> dict:
             "cold_vs_bandit": res["cold"]["wall"] / res["bandit"]["wall"],
             "nobandit_vs_bandit": res["nobandit"]["wall"] / res["bandit"]["wall"],
             "warm_vs_cold": res["warm"]["wall"] / res["cold"]["wall"],
+        }
+        # CPU seconds (all processes): less sensitive than wall time to other load on a shared machine
+        res["cpu_ratios"] = {
+            "cold_vs_bandit": res["cold"]["cpu"] / res["bandit"]["cpu"],
+            "nobandit_vs_bandit": res["nobandit"]["cpu"] / res["bandit"]["cpu"],
+            "warm_vs_cold": res["warm"]["cpu"] / res["cold"]["cpu"],
         }
         return res
     finally:
@@ -266,6 +274,9 @@ def main() -> int:
         checks += [("cold, bandit on / bandit -r <= 1.0", r["cold_vs_bandit"], 1.0),
                    ("cold, --no-bandit / bandit -r <= 0.5", r["nobandit_vs_bandit"], 0.5),
                    ("warm / cold <= 0.05", r["warm_vs_cold"], 0.05)]
+        c = results["batch"]["cpu_ratios"]
+        print(f"  (cpu-time ratios: cold/bandit {c['cold_vs_bandit']:.3f}, no-bandit/bandit "
+              f"{c['nobandit_vs_bandit']:.3f}, warm/cold {c['warm_vs_cold']:.3f})")
     for name, value, limit in checks:
         print(f"  {'PASS' if value <= limit else 'MISS'}  {name}: {value:.3f}")
     if args.json:

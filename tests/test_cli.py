@@ -235,6 +235,26 @@ def test_pyproject_config_and_flag_overrides(capsys, in_tmp):
     assert code == 0 and "MLS106" in out
 
 
+def test_per_path_ignores_are_relative_to_the_project_root(capsys, in_tmp, monkeypatch):
+    write(in_tmp / "pyproject.toml", '[tool.mlsec]\nbandit = false\n'
+          'per-path-ignores = { "nb/tutorial_*.ipynb" = ["MLS101"], "*.py" = ["deserialization"] }\n')
+    write(in_tmp / "nb" / "tutorial_1.ipynb", notebook(PICKLE))
+    write(in_tmp / "nb" / "real.ipynb", notebook(PICKLE))
+    write(in_tmp / "nb" / "helper.py", PICKLE)
+    for cwd, target in ((in_tmp, "nb"), (in_tmp / "nb", ".")):
+        monkeypatch.chdir(cwd)
+        code, doc, _ = scan_json(capsys, target, "--no-cache")
+        assert [os.path.basename(f["file"]) for f in doc["findings"]] == ["real.ipynb"], cwd
+
+
+def test_explicit_non_python_files_are_skipped_with_a_note(capsys, in_tmp):
+    write(in_tmp / "README.md", "import pickle\npickle.loads(x)\n")
+    write(in_tmp / "train", PICKLE)  # an extension-less script is scanned
+    code, doc, err = scan_json(capsys, "README.md", "train", "--no-bandit")
+    assert [f["file"] for f in doc["findings"]] == ["train"]
+    assert "README.md: skipped" in err and code == 1
+
+
 def test_enable_turns_on_a_default_off_rule(capsys, in_tmp):
     write(in_tmp / "a.py", "from transformers import AutoModel\nm = AutoModel.from_pretrained('org/model')\n")
     code, doc, _ = scan_json(capsys, "a.py", "--no-bandit")

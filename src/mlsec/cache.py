@@ -18,7 +18,8 @@ CACHE_DIR_NAME = ".mlsec_cache"
 FORMAT = "v1"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Parts of the package that do not change what a scan finds.
-_NOT_ANALYSIS = {"render", "lab", "probes", "labextension", "cli.py", "magic.py", "cache.py", "baseline.py"}
+_NOT_ANALYSIS = {"render", "lab", "probes", "magic", "labextension", "cli.py", "magic.py", "cache.py", "baseline.py"}
+_DATA_SUFFIXES = (".py", ".json")  # rule data (data/advisories.json) changes findings too
 
 
 def content_hash(data: bytes) -> str:
@@ -26,8 +27,8 @@ def content_hash(data: bytes) -> str:
 
 
 def code_fingerprint(bandit: bool) -> str:
-    """mlsec's version plus size and mtime of every analysis module (editable installs change under us),
-    plus bandit's version when bandit runs."""
+    """mlsec's version plus size and mtime of every analysis module and rule data file (an editable
+    install changes under us), plus bandit's version when bandit runs."""
     from . import __version__
 
     h = hashlib.blake2b(digest_size=10)
@@ -36,7 +37,7 @@ def code_fingerprint(bandit: bool) -> str:
         rel_dir = os.path.relpath(dirpath, _PACKAGE_DIR)
         dirnames[:] = sorted(d for d in dirnames if d not in _NOT_ANALYSIS and not d.startswith(("_", ".")))
         for name in sorted(filenames):
-            if not name.endswith(".py") or (rel_dir == "." and name in _NOT_ANALYSIS):
+            if not name.endswith(_DATA_SUFFIXES) or (rel_dir == "." and name in _NOT_ANALYSIS):
                 continue
             try:
                 st = os.stat(os.path.join(dirpath, name))

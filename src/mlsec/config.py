@@ -96,8 +96,18 @@ class Config:
         return False
 
     def ignored_for_path(self, path: str, rule_id: str, category: Category | str | None) -> bool:
+        """`per-path-ignores` globs match the path relative to the project root (as `exclude` does), and,
+        for paths given some other way, the path as written or any tail of it."""
+        if not self.per_path_ignores:
+            return False
+        rel = _relative(path, self.root) if self.root and not path.startswith("<") else path
         for glob, ids in self.per_path_ignores.items():
-            if fnmatch.fnmatch(path, glob) or fnmatch.fnmatch(path, "*/" + glob.lstrip("/")):
+            glob = glob.replace("\\", "/")
+            while glob.startswith("./"):
+                glob = glob[2:]
+            if any(
+                fnmatch.fnmatch(p, glob) or fnmatch.fnmatch(p, "*/" + glob.lstrip("/")) for p in (rel, path)
+            ) or ("/" not in glob and fnmatch.fnmatch(os.path.basename(path), glob)):
                 if self._matches(rule_id, category, ids):
                     return True
         return False

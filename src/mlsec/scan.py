@@ -131,6 +131,9 @@ def discover(
             for file in _walk(path, cfg, errors, failed):
                 add(file, idx, False)
         elif stat.S_ISREG(st.st_mode):
+            if not _scannable_name(path):
+                notes.append(f"{path}: skipped, not a .py or .ipynb file (nor a script without an extension)")
+                continue
             if cfg.is_excluded(path):
                 notes.append(f"{path}: skipped, it matches an `exclude` glob of {configs.sources[idx]}")
                 continue
@@ -139,6 +142,13 @@ def discover(
             errors.append(FileError(arg, "not a regular file (a device, socket or pipe); skipped"))
             failed.append(arg)
     return targets
+
+
+def _scannable_name(path: str) -> bool:
+    """A file named on the command line: notebooks, Python files, and extension-less scripts (pre-commit
+    passes `bin/train` when its shebang says python)."""
+    name = os.path.basename(path)
+    return name.endswith((*EXTENSIONS, ".pyw")) or "." not in name.lstrip(".")
 
 
 def _walk(top: str, cfg: Config, errors: list[FileError], failed: list[str]) -> list[str]:
@@ -222,6 +232,7 @@ class ConfigSet:
         self.configs: list[Config] = []
         self.sources: list[str] = []
         self._by_file: dict[str | None, int] = {}
+        self._by_dir: dict[str, str | None] = {}  # pre-commit passes hundreds of files from a few folders
 
     def index_for(self, path: str) -> int:
         if self.fixed is not None:
@@ -229,7 +240,10 @@ class ConfigSet:
         elif self.config_file is not None:
             source = self.config_file
         else:
-            source = find_config_file(path)
+            folder = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path) or ".")
+            if folder not in self._by_dir:
+                self._by_dir[folder] = find_config_file(folder)
+            source = self._by_dir[folder]
         if source in self._by_file:
             return self._by_file[source]
         if self.fixed is not None:
@@ -362,6 +376,9 @@ def scan(
     misses: list[int] = []
     miss_bytes = 0
     pending_data: dict[int, bytes] = {}
+    from .cache import content_hash
+    from .source import SourceError
+
     for i, t in enumerate(targets):
         cache = caches.get(t.config)
         if cache is None:
@@ -371,9 +388,6 @@ def scan(
             except OSError:
                 pass
             continue
-        from .cache import content_hash
-        from .source import SourceError
-
         try:
             data = _read(t.path)
         except SourceError as exc:
