@@ -217,6 +217,40 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
     assert {f.file for f in report.findings} >= {str(tmp_path / "nb01.ipynb"), str(tmp_path / "nb05.ipynb")}
 
 
+def test_spawned_workers_when_other_threads_run(tmp_path):
+    """In a Jupyter kernel (`%mlsec scan`) other threads run; forking then is unsafe, so workers are spawned."""
+    import threading
+
+    project(tmp_path, n=3)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        assert scan_mod._mp_context().get_start_method() == "spawn"
+        spawned = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert scan_mod._mp_context().get_start_method() == "fork"
+    serial = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=1)
+    assert spawned.jobs == 2 and spawned.notes == []
+    assert [f.to_dict() for f in spawned.findings] == [f.to_dict() for f in serial.findings]
+
+
+def test_no_worker_processes_falls_back_to_in_process(tmp_path, monkeypatch):
+    project(tmp_path, n=3)
+
+    class NoPool:
+        def __init__(self, *a, **k):
+            raise OSError(38, "Function not implemented")  # e.g. no /dev/shm for semaphores
+
+    monkeypatch.setattr("concurrent.futures.ProcessPoolExecutor", NoPool)
+    report = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2)
+    serial = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=1)
+    assert report.failed == [] and "in this process" in report.notes[0]
+    assert [f.to_dict() for f in report.findings] == [f.to_dict() for f in serial.findings]
+
+
 def test_progress_reports_every_file(tmp_path):
     project(tmp_path, n=3)
     seen = []

@@ -424,7 +424,7 @@ def scan(
                 progress(done, total)
     elif misses:
         report.jobs = min(n_jobs, len(misses))
-        for i, res in _parallel(targets, misses, configs, caches, report.jobs):
+        for i, res in _parallel(targets, misses, configs, caches, report.jobs, report.notes):
             results[i] = res
             done += 1
             if progress:
@@ -469,10 +469,12 @@ def _serial_task(path: str, cfg: Config, cache: Any, data: bytes | None) -> File
     return result
 
 
-def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, caches: dict[int, Any], jobs: int):
+def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, caches: dict[int, Any], jobs: int,
+              notes: list[str]):
     """Yield (index, FileResult) as workers finish. Largest files first for balance. If a worker dies
     (a crash in a parser, the OOM killer), the unfinished files are retried one by one in a fresh
-    one-worker pool so that the file that kills it is named and the others are still scanned."""
+    one-worker pool so that the file that kills it is named and the others are still scanned. Where
+    worker processes cannot run at all, the files are analysed in this process."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -493,26 +495,46 @@ def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, cach
             cache.salt if cache else None,
         )
 
+    def in_process(indices: list[int], why: str):
+        notes.append(f"worker processes unavailable ({why}); files analysed in this process")
+        for i in indices:
+            t = targets[i]
+            yield i, _serial_task(t.path, configs.configs[t.config], caches.get(t.config), None)
+
+    context = _mp_context()
+    try:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                   initargs=(bandit,))
+    except (OSError, RuntimeError, NotImplementedError, ImportError) as exc:  # no /dev/shm, no fork...
+        yield from in_process(order, str(exc))
+        return
     unfinished: list[int] = []
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(bandit,))
+    any_ok = False
     try:
         futures = {submit(pool, i): i for i in order}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
-                yield i, fut.result()
+                res = fut.result()
             except BrokenProcessPool:
                 unfinished.append(i)
+                continue
             except Exception as exc:  # pickling trouble and the like: this file only
-                yield i, FileResult(errors=[FileError(targets[i].path, f"internal error: {exc}")], failed=True)
+                res = FileResult(errors=[FileError(targets[i].path, f"internal error: {exc}")], failed=True)
+            any_ok = True
+            yield i, res
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         _kill_workers(pool)
         raise
     else:
         pool.shutdown(wait=True)
+    if unfinished and not any_ok and not _pool_works(context, bandit):
+        yield from in_process(sorted(unfinished), "a worker could not start")
+        return
     for i in sorted(unfinished):
-        with ProcessPoolExecutor(max_workers=1, initializer=_init_worker, initargs=(bandit,)) as solo:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
+                                 initargs=(bandit,)) as solo:
             try:
                 yield i, submit(solo, i).result()
             except BrokenProcessPool:
@@ -522,8 +544,36 @@ def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, cach
                 )
 
 
+def _ping() -> str:
+    return "ok"
+
+
+def _pool_works(context: Any, bandit: bool) -> bool:
+    """Can a worker start and answer at all? Tells a broken pool from a file that crashes its worker."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_init_worker,
+                                 initargs=(bandit,)) as probe:
+            return probe.submit(_ping).result(timeout=300) == "ok"
+    except Exception:
+        return False
+
+
+def _mp_context() -> Any:
+    """fork (cheap: workers share the imported engine) unless other threads run in this process, as in a
+    Jupyter kernel (`%mlsec scan`), where forking can copy a held lock into the child: then spawn."""
+    import multiprocessing
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _kill_workers(pool: Any) -> None:
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
         try:
             proc.terminate()
         except Exception:
