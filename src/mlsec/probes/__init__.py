@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from . import defences, evasion, exploratory, poisoning
+from . import art_bridge, defences, evasion, exploratory, poisoning
 from .budget import Budget, CancelToken, ProbeCancelled
 from .report import ProbeReport, ProbeResult, clear_session_results, session_results
 from .target import Target, as_target
@@ -37,6 +37,7 @@ __all__ = [
     "poisoning",
     "exploratory",
     "defences",
+    "art_bridge",
 ]
 
 # name -> (title, needs, runner(target, budget, common kwargs, options) -> ProbeResult, quick budget)
@@ -98,6 +99,10 @@ def _r_ft(t: Target, o: dict, **kw: Any) -> ProbeResult:
     return defences.adversarial_finetune(t, eps=o["eps"], epochs=o.get("epochs", 10), **kw)
 
 
+def _r_art(t: Target, o: dict, **kw: Any) -> ProbeResult:
+    return art_bridge.art_evasion(t, attack=o.get("art_attack", "SquareAttack"), eps=o["eps"], norm=o["norm"], attack_kwargs=o.get("art_kwargs", {"max_iter": 100}), **kw)
+
+
 PROBES: dict[str, tuple[str, str, _Runner, Budget]] = {
     "robustness_curve": ("Robust accuracy vs ε", "evasion", _r_curve, Budget(max_samples=200, max_seconds=20)),
     "fgsm": ("FGSM", "evasion", _r_fgsm, Budget(max_samples=200)),
@@ -112,6 +117,7 @@ PROBES: dict[str, tuple[str, str, _Runner, Budget]] = {
     "suspicious_points": ("Suspicious training points", "poisoning", _r_susp, Budget(max_samples=20000, max_seconds=20)),
     "feature_squeezing": ("Feature-squeezing detection", "defence", _r_squeeze, Budget(max_samples=100, max_seconds=15)),
     "adversarial_finetune": ("Adversarial fine-tune gain", "defence", _r_ft, Budget(max_samples=200, max_seconds=30)),
+    "art_square_attack": ("ART Square Attack (optional extra)", "evasion", _r_art, Budget(max_samples=50, max_seconds=30)),
 }
 
 QUICK = (
@@ -125,7 +131,7 @@ QUICK = (
     "feature_squeezing",
     "adversarial_finetune",
 )
-FULL = tuple(PROBES)
+FULL = tuple(n for n in PROBES if not n.startswith("art_"))  # ART stays opt-in
 
 
 def plan(target: Target, probes: Any = "quick") -> list[str]:

@@ -476,6 +476,16 @@ def _is_keras_model(model: Any) -> bool:
     return any(c.__module__.startswith(("keras", "tf_keras", "tensorflow.python.keras")) for c in type(model).__mro__)
 
 
+def _is_regressor(model: Any) -> bool:
+    if getattr(model, "_estimator_type", None) == "regressor":
+        return True
+    try:
+        tags = model.__sklearn_tags__()
+        return getattr(tags, "estimator_type", None) == "regressor"
+    except Exception:
+        return False
+
+
 def make_adapter(
     model: Any,
     info: DataInfo,
@@ -517,6 +527,8 @@ def make_adapter(
         cls = np.arange(k) if classes is None else np.asarray(classes)
         return TorchAdapter(model, info, cls, kind, device, dtype)
     if hasattr(model, "predict") and (hasattr(model, "fit") or hasattr(model, "classes_")):
+        if _is_regressor(model):
+            raise TypeError(f"{type(model).__name__} is a regressor; the probes cover classifiers (labels or probabilities)")
         cls = classes
         if cls is None:
             cls = getattr(model, "classes_", None)
