@@ -7,7 +7,6 @@ set widget values, call `panel.run()` (the click handler), then `panel.wait()`.
 """
 from __future__ import annotations
 
-import html
 import inspect
 import os
 import re
@@ -18,6 +17,7 @@ import traceback
 from typing import Any, Optional
 
 from .budget import Budget, CancelToken
+from .report import esc
 
 _NONE = "—"
 _X_HINT = re.compile(r"^x", re.I)
@@ -137,7 +137,7 @@ class ProbePanel:
             ns = w.IntText(value=budget.max_samples or 0, description="samples", layout=w.Layout(width="150px"))
             sec = w.FloatText(value=budget.max_seconds or 0.0, description="seconds", layout=w.Layout(width="150px"))
             self.checks[name], self.samples[name], self.seconds[name] = cb, ns, sec
-            rows.append(w.HBox([cb, w.HTML(f"<small>{html.escape(category)}</small>", layout=w.Layout(width="80px")), ns, sec]))
+            rows.append(w.HBox([cb, w.HTML(f"<small>{esc(category)}</small>", layout=w.Layout(width="80px")), ns, sec]))
 
         self.run_button = w.Button(description="Run probes", button_style="primary", icon="play")
         self.cancel_button = w.Button(description="Cancel", button_style="warning", icon="stop", disabled=True)
@@ -237,7 +237,7 @@ class ProbePanel:
                 raise ValueError("tick at least one probe")
         except Exception as exc:
             self.error = str(exc)
-            self.status.value = f"<span style='color:#cf222e'>{html.escape(str(exc))}</span>"
+            self.status.value = f"<span style='color:#cf222e'>{esc(str(exc))}</span>"
             return
         kwargs = dict(
             X_train=Xtr,
@@ -277,7 +277,7 @@ class ProbePanel:
             return
         self._last_progress = now
         self.progress.value = fraction
-        self.status.value = f"{html.escape(message)} — {fraction:.0%}"
+        self.status.value = f"{esc(message)} — {fraction:.0%}"
 
     def _work(self, model: Any, X: Any, y: Any, kwargs: dict[str, Any]) -> None:
         from . import probe
@@ -295,7 +295,7 @@ class ProbePanel:
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             self.progress.bar_style = "danger"
-            self.status.value = f"<span style='color:#cf222e'>Could not run the probes: {html.escape(self.error)}</span>"
+            self.status.value = f"<span style='color:#cf222e'>Could not run the probes: {esc(self.error)}</span>"
             self._traceback = traceback.format_exc()
         finally:
             self.run_button.disabled = False
@@ -318,15 +318,15 @@ class ProbePanel:
         items = []
         for r in report.results:
             items.append(
-                f"<li>{_badge(r.status)} <b>{html.escape(r.title)}</b>: {html.escape(r.summary)}"
-                + (f"<br><i>Next:</i> {html.escape(r.advice)}" if r.advice else "")
+                f"<li>{_badge(r.status)} <b>{esc(r.title)}</b>: {esc(r.summary)}"
+                + (f"<br><i>Next:</i> {esc(r.advice)}" if r.advice else "")
                 + "</li>"
             )
         self.verdicts.value = "<p><b>Verdicts</b></p><ul>" + "".join(items) + "</ul>"
         try:
             self.plots.value = report.figures_html()
         except Exception as exc:  # plotting must not hide the numbers
-            self.plots.value = f"<i>plots unavailable: {html.escape(str(exc))}</i>"
+            self.plots.value = f"<i>plots unavailable: {esc(str(exc))}</i>"
 
     def export(self, fmt: str = "json", path: Optional[str] = None) -> Optional[str]:
         """Write the last report as JSON or HTML; returns the path."""
@@ -341,7 +341,7 @@ class ProbePanel:
         else:
             self.report.to_html(base)
         full = os.path.abspath(base)
-        self.export_status.value = f"Saved {html.escape(full)}"
+        self.export_status.value = f"Saved {esc(full)}"
         return full
 
     # display -----------------------------------------------------------------------------------------

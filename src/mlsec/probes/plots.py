@@ -99,19 +99,19 @@ def membership_figure(result: ProbeResult) -> Optional[Any]:
 
 
 def tabular_examples_html(result: ProbeResult, limit: int = 5) -> str:
-    import html
+    from .report import esc
 
     ex = [e for e in (result.details.get("examples") or []) if e.get("changes")][:limit]
     if not ex:
         return ""
     rows = []
     for e in ex:
-        ch = "; ".join(f"{html.escape(str(n))}: {a:.4g} → {b:.4g}" for n, a, b in e["changes"])
+        ch = "; ".join(f"{esc(str(n))}: {a:.4g} → {b:.4g}" for n, a, b in e["changes"])
         conf0 = f" {e['before_conf']:.2f}" if e.get("before_conf") is not None else ""
         conf1 = f" {e['after_conf']:.2f}" if e.get("after_conf") is not None else ""
-        rows.append(f"<tr><td>{e['row']}</td><td>{html.escape(e['before'])}{conf0} → {html.escape(e['after'])}{conf1}</td><td>{ch}</td></tr>")
+        rows.append(f"<tr><td>{e['row']}</td><td>{esc(e['before'])}{conf0} → {esc(e['after'])}{conf1}</td><td>{ch}</td></tr>")
     return (
-        f"<p><b>{html.escape(result.title)}</b>: example rows</p><table><tr><th>row</th><th>prediction</th><th>changed features</th></tr>"
+        f"<p><b>{esc(result.title)}</b>: example rows</p><table><tr><th>row</th><th>prediction</th><th>changed features</th></tr>"
         + "".join(rows)
         + "</table>"
     )

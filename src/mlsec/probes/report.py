@@ -13,6 +13,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
+def esc(text: object) -> str:
+    """HTML-escaped text with secrets masked (column names, labels or errors could carry a token)."""
+    from ..secrets import mask_text
+
+    return html.escape(mask_text(str(text)))
+
+
 STATUSES = ("pass", "warn", "fail", "skipped", "error", "cancelled")
 _BADGE = {
     "pass": ("#1a7f37", "pass"),
@@ -41,9 +48,13 @@ def _jsonable(v: Any) -> Any:
         return {str(k): _jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_jsonable(x) for x in v]
-    if isinstance(v, (str, int, bool)) or v is None:
+    if isinstance(v, str):
+        from ..secrets import mask_text
+
+        return mask_text(v)
+    if isinstance(v, (int, bool)) or v is None:
         return v
-    return str(v)
+    return mask_text(str(v))
 
 
 @dataclass
@@ -151,17 +162,17 @@ def results_table_html(results: Iterable[ProbeResult]) -> str:
     rows = []
     for r in results:
         nums = ", ".join(
-            f"{html.escape(k.replace('_', ' '))} {html.escape(_fmt(r.metrics[k]))}" for k in HEADLINE_KEYS if k in r.metrics
+            f"{esc(k.replace('_', ' '))} {esc(_fmt(r.metrics[k]))}" for k in HEADLINE_KEYS if k in r.metrics
         )
         if r.upper_bound:
             nums += " <i>(upper bound)</i>"
-        cost = f"{r.queries:,} queries, {r.seconds:.2f} s" + (f"<br><i>{html.escape(r.stopped)}</i>" if r.stopped else "")
+        cost = f"{r.queries:,} queries, {r.seconds:.2f} s" + (f"<br><i>{esc(r.stopped)}</i>" if r.stopped else "")
         rows.append(
             "<tr>"
             f"<td style='text-align:left'>{_badge(r.status)}</td>"
-            f"<td style='text-align:left'><b>{html.escape(r.title)}</b><br><small>{html.escape(r.category)}</small></td>"
-            f"<td style='text-align:left'>{html.escape(r.summary)}<br><small>{nums}</small></td>"
-            f"<td style='text-align:left'><small>{html.escape(r.advice)}</small></td>"
+            f"<td style='text-align:left'><b>{esc(r.title)}</b><br><small>{esc(r.category)}</small></td>"
+            f"<td style='text-align:left'>{esc(r.summary)}<br><small>{nums}</small></td>"
+            f"<td style='text-align:left'><small>{esc(r.advice)}</small></td>"
             f"<td style='text-align:right;white-space:nowrap'><small>{cost}</small></td>"
             "</tr>"
         )
@@ -295,8 +306,8 @@ class ProbeReport:
             if c:
                 curves.append(curve_svg([(float(e), float(a)) for e, a in c], label=r.title))
         head = (
-            f"<div class='mlsec-probe-report'><p><b>mlsec probes</b> — {html.escape(self.model)}; "
-            f"{html.escape(self.data)}; seed {self.seed}; {self.queries:,} queries in {self.seconds:.2f} s. "
+            f"<div class='mlsec-probe-report'><p><b>mlsec probes</b> — {esc(self.model)}; "
+            f"{esc(self.data)}; seed {self.seed}; {self.queries:,} queries in {self.seconds:.2f} s. "
             f"Overall: {_badge(self.status)}</p>"
         )
         return head + results_table_html(self.results) + ("<div>" + "".join(curves) + "</div>" if curves else "") + "</div>"
@@ -331,7 +342,7 @@ class ProbeReport:
     def __repr__(self) -> str:
         lines = [f"ProbeReport({self.model}; {len(self.results)} probes; {self.queries} queries; {self.seconds:.2f} s)"]
         for r in self.results:
-            lines.append(f"  [{r.status:>9}] {r.name}: {r.summary}")
+            lines.append(f"  [{r.status:>9}] {r.name}: {_jsonable(r.summary)}")
         return "\n".join(lines)
 
 
