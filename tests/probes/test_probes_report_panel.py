@@ -131,3 +131,16 @@ def test_keras_models_are_probed_through_their_backend(digits):
     if t.adapter.has_gradient:
         assert res.robust_accuracy < res.clean_accuracy - 0.1
     assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+
+
+def test_secrets_in_column_names_are_masked_in_every_export():
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    X = pd.DataFrame(np.random.default_rng(0).random((120, 3)), columns=["a", token, "c"])
+    y = (X["a"] > 0.5).astype(int)
+    report = mlsec.probe(LogisticRegression().fit(X, y), X, y, probes=["few_pixel"], immutable=[token])
+    assert report.few_pixel_k1.status in ("pass", "warn", "fail")
+    for text in (report.to_json(), report.to_html(), repr(report)):
+        assert token not in text
