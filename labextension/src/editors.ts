@@ -11,8 +11,8 @@
  */
 import type { CodeEditor } from '@jupyterlab/codeeditor';
 import { EditorExtensionRegistry, IEditorExtensionFactory } from '@jupyterlab/codemirror';
-import { Diagnostic, lintGutter, setDiagnostics } from '@codemirror/lint';
-import { StateEffect } from '@codemirror/state';
+import { Diagnostic, linter, lintGutter, setDiagnostics } from '@codemirror/lint';
+import { Prec, StateEffect } from '@codemirror/state';
 import { EditorView, ViewPlugin } from '@codemirror/view';
 
 interface IDesired {
@@ -29,14 +29,24 @@ const appliedKey = new WeakMap<EditorView, string>();
 const withGutter = new WeakSet<EditorView>();
 let applyCount = 0;
 
-/** The editor extension: registers each view with its model for as long as the view lives. */
+const GUTTER = { hoverTime: 200 };
+
+/**
+ * The editor extension: registers each view with its model for as long as the view lives. Code cells
+ * get the lint state and gutter from the start, so that showing diagnostics later is a plain
+ * transaction, not a reconfiguration (hundreds of those at once stall a notebook with every cell
+ * rendered); other editors (a .py file) get them on their first diagnostics.
+ */
 export function trackerExtension(): IEditorExtensionFactory<undefined> {
   return {
     name: 'jupyter-mlsec:diagnostics',
     factory: options => {
       const model = options.model;
-      return EditorExtensionRegistry.createImmutableExtension(
-        ViewPlugin.define(view => {
+      const isCodeCell = (model as unknown as { type?: string }).type === 'code';
+      const tracker = ViewPlugin.define(view => {
+          if (isCodeCell) {
+            withGutter.add(view);
+          }
           let set = viewsByModel.get(model);
           if (!set) {
             set = new Set();
@@ -50,7 +60,10 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
               viewsByModel.get(model)?.delete(view);
             }
           };
-        })
+        });
+      return EditorExtensionRegistry.createImmutableExtension(
+        // lowest precedence: the underline wraps the syntax-highlighting spans instead of being cut by them
+        isCodeCell ? [tracker, Prec.lowest(linter(null)), lintGutter(GUTTER)] : tracker
       );
     }
   };
@@ -128,7 +141,7 @@ function applyTo(view: EditorView, model: CodeEditor.IModel): void {
     effects.push(spec.effects as StateEffect<unknown>);
   }
   if (!withGutter.has(view) && !want.empty) {
-    effects.push(StateEffect.appendConfig.of(lintGutter({ hoverTime: 200 })));
+    effects.push(StateEffect.appendConfig.of(lintGutter(GUTTER)));
     withGutter.add(view);
   }
   view.dispatch({ effects });

@@ -71,6 +71,8 @@ export abstract class DocumentLinter<T> implements IDisposable {
   /** performance.now() when the last result was applied (the bench reads it). */
   appliedAt = 0;
   lintCount = 0;
+  /** Where the last lint's time went (ms): building the request, the round trip, the server's part, applying. */
+  timings = { collect: 0, roundtrip: 0, server: 0, apply: 0 };
 
   counts(): Record<Severity, number> {
     const c = { critical: 0, high: 0, medium: 0, low: 0, info: 0 } as Record<Severity, number>;
@@ -108,11 +110,13 @@ export abstract class DocumentLinter<T> implements IDisposable {
       this._again = true;
       return;
     }
+    const t0 = performance.now();
     const req = this.collect();
     if (!req) {
       return;
     }
     const body = JSON.stringify(req.body);
+    const t1 = performance.now();
     if (!force && body === this._lastBody) {
       this.spread(req, this.lastResponse);
       return;
@@ -134,8 +138,15 @@ export abstract class DocumentLinter<T> implements IDisposable {
       this.excluded = response.excluded;
       this.configFile = response.config;
       this.lintCount++;
+      const t2 = performance.now();
       this.spread(req, response);
       this.appliedAt = performance.now();
+      this.timings = {
+        collect: Math.round(t1 - t0),
+        roundtrip: Math.round(t2 - t1),
+        server: Math.round(response.durationMs ?? 0),
+        apply: Math.round(this.appliedAt - t2)
+      };
       this.state = 'idle';
     } catch (err) {
       this._lastBody = '';

@@ -26,10 +26,26 @@ class LinterFollower extends Widget {
     if (linter === this._linter) {
       return;
     }
-    this._linter?.changed.disconnect(this.redraw, this);
+    this._linter?.changed.disconnect(this.update, this);
     this._linter = linter;
-    linter?.changed.connect(this.redraw, this);
+    linter?.changed.connect(this.update, this);
+    this.update();
+  }
+
+  /** Lumino runs this on `update()`, batched to once per frame; a hidden panel waits until shown. */
+  protected onUpdateRequest(): void {
+    if (!this.isVisible) {
+      return;
+    }
     this.redraw();
+  }
+
+  protected onAfterShow(): void {
+    this.update();
+  }
+
+  protected onAfterAttach(): void {
+    this.update();
   }
 
   redraw(): void {
@@ -182,6 +198,7 @@ export class StatusItem extends LinterFollower {
     const total = linter.findings.length;
     const worst = SEVERITIES.find(s => counts[s] > 0);
     this.node.dataset.count = String(total);
+    this.node.dataset.timings = JSON.stringify(linter.timings);
     this.node.dataset.severity = worst ?? 'none';
     this.node.appendChild(el('span', 'mlsec-status-text', `mlsec: ${total}`));
     this.node.title =
