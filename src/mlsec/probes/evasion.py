@@ -321,6 +321,8 @@ def _curve_probe(target: Target, tracker: Tracker, rng: np.random.Generator, eps
     points: list[dict[str, Any]] = [{"eps": 0.0, "robust_accuracy": clean, "queries": tracker.queries, "seconds": round(tracker.seconds, 4)}]
     upper = False
     stopped = None
+    ref_res: Optional[AttackArrays] = None
+    examples: list[dict[str, Any]] = []
     if target.adapter.has_gradient:
         method = f"PGD-{steps}"
         if tracker.budget.max_iter is not None:
@@ -333,6 +335,8 @@ def _curve_probe(target: Target, tracker: Tracker, rng: np.random.Generator, eps
                 stopped = f"curve stopped before ε = {e:g}: {exc}"
                 break
             res = pgd_arrays(target.adapter, x0, y, target.constraints, e, norm, steps, None, False, True, rng, None)
+            if abs(e - reference_eps) < 1e-12 or (ref_res is None and e >= reference_eps):
+                ref_res = res
             points.append({"eps": e, "robust_accuracy": float(np.mean(res.labels_adv == y)), "queries": tracker.queries - q, "seconds": round(tracker.seconds - t0, 4)})
             tracker.progress((k + 1) / len(eps_list))
     else:
@@ -345,9 +349,14 @@ def _curve_probe(target: Target, tracker: Tracker, rng: np.random.Generator, eps
             hs = hsj_arrays(target.adapter, x0[correct], y[correct], target.constraints, norm=norm, rng=rng, tracker=tracker, pool=(target.X, None), **hsj_kw)
             dist[np.where(correct)[0]] = hs.distance
             stopped = hs.stopped
+            x_adv = x0.copy()
+            x_adv[np.where(correct)[0]] = hs.x_adv
+            examples = _examples(target, rows, x0, x_adv, y, correct & np.isfinite(dist))
         for e in eps_list:
             points.append({"eps": e, "robust_accuracy": float(np.mean(correct & (dist > e))), "queries": tracker.queries - q, "seconds": round(tracker.seconds - t0, 4)})
     ref = min(points, key=lambda p: abs(p["eps"] - reference_eps))
+    if ref_res is not None:
+        examples = _examples(target, rows, x0, ref_res.x_adv, y, (clean_lab == y) & (ref_res.labels_adv != y))
     status, summary, advice = _verdict_evasion(clean, ref["robust_accuracy"], method, ref["eps"], norm, upper)
     summary = "Robust accuracy falls from {:.3f} (ε = 0) to {:.3f} (ε = {:g}). ".format(clean, points[-1]["robust_accuracy"], points[-1]["eps"]) + summary
     return {
@@ -365,7 +374,7 @@ def _curve_probe(target: Target, tracker: Tracker, rng: np.random.Generator, eps
             "robust_accuracy": ref["robust_accuracy"],
             "curve": points,
         },
-        "details": {"curve": [(p["eps"], p["robust_accuracy"]) for p in points]},
+        "details": {"curve": [(p["eps"], p["robust_accuracy"]) for p in points], "examples": examples},
     }
 
 

@@ -299,9 +299,9 @@ class ProbeReport:
                 fh.write(text)
         return text
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self, svg: bool = True) -> str:
         curves = []
-        for r in self.results:
+        for r in self.results if svg else []:
             c = r.details.get("curve")
             if c:
                 curves.append(curve_svg([(float(e), float(a)) for e, a in c], label=r.title))
@@ -328,7 +328,7 @@ class ProbeReport:
         return [f for f in figs if f is not None]
 
     def to_html(self, path: Optional[str] = None, figures: bool = True) -> str:
-        body = self._repr_html_() + (self.figures_html() if figures else "")
+        body = self._repr_html_(svg=not figures) + (self.figures_html() if figures else "")
         text = (
             "<!doctype html><html><head><meta charset='utf-8'><title>mlsec probe report</title>"
             "<style>body{font-family:sans-serif}td,th{border-bottom:1px solid #ddd;padding:4px 8px;vertical-align:top}</style>"
