@@ -213,8 +213,28 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
     monkeypatch.setattr(scan_mod, "analyse_file", crashing)  # workers are forked, so they inherit it
     report = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2)
     assert report.failed == [victim]
-    assert [e.message for e in report.errors] == ["the analysis process crashed on this file; skipped"]
+    assert [e.message for e in report.errors] == ["the analysis process crashed or ran over the 300 s limit on this file; skipped"]
     assert {f.file for f in report.findings} >= {str(tmp_path / "nb01.ipynb"), str(tmp_path / "nb05.ipynb")}
+
+
+def test_a_file_that_hangs_is_cut_off_by_the_time_limit(tmp_path, monkeypatch):
+    import time
+
+    project(tmp_path, n=4)
+    victim = str(tmp_path / "nb02.ipynb")
+    real = scan_mod.analyse_file
+
+    def hanging(path, config, data=None):
+        if path == victim:
+            time.sleep(600)  # like libcst on a 10,000-term `a + b + ...` line
+        return real(path, config, data)
+
+    monkeypatch.setattr(scan_mod, "analyse_file", hanging)
+    t0 = time.perf_counter()
+    report = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2, file_timeout=1)
+    assert time.perf_counter() - t0 < 60
+    assert report.failed == [victim] and "1 s limit" in report.errors[0].message
+    assert len({f.file for f in report.findings}) >= 5
 
 
 def test_spawned_workers_when_other_threads_run(tmp_path):

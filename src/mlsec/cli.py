@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = s.add_argument_group("performance")
     run.add_argument("-j", "--jobs", type=_nonnegative_int, default=None, metavar="N",
                      help="worker processes (default: one per CPU, in-process for small scans)")
+    run.add_argument("--file-timeout", type=float, default=300.0, metavar="SECONDS",
+                     help="give up on a file a worker spends longer on (default: 300; 0: no limit)")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the result cache")
     run.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: .mlsec_cache in the project root)")
     s.set_defaults(func=cmd_scan)
@@ -160,6 +162,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             use_cache=not args.no_cache,
             cache_dir=args.cache_dir,
             progress=progress,
+            file_timeout=args.file_timeout or None,
         )
     except ConfigError as exc:
         progress.close()

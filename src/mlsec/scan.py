@@ -37,6 +37,7 @@ SKIP_DIRS = frozenset(
 EXTENSIONS = (".ipynb", ".py")
 SERIAL_MAX_FILES = 4  # fewer cache misses than this run in-process
 SERIAL_MAX_BYTES = 512 * 1024  # ... and so do misses whose total size is below this
+FILE_TIME_LIMIT = 300.0  # seconds per file in a worker; libcst is quadratic on some generated code
 DIR_NOTEBOOK = "is a directory, not a notebook file; the files inside it are scanned as a folder"
 
 
@@ -310,15 +311,28 @@ def _init_worker(bandit: bool) -> None:
             pass
 
 
-def _worker_task(path: str, config: Config, cache_dir: str | None, salt: str | None) -> FileResult:
-    """Read, hash, analyse and cache one file (the parent already knows it was a miss)."""
+def _worker_task(path: str, config: Config, cache_dir: str | None, salt: str | None,
+                 time_limit: float | None = None) -> FileResult:
+    """Read, hash, analyse and cache one file (the parent already knows it was a miss). With a time
+    limit, SIGALRM's default action ends the worker even inside native parser code; the parent then
+    names the file (see `_parallel`)."""
+    import signal
+
     from .source import SourceError
 
     try:
         data = _read(path)
     except SourceError as exc:
         return FileResult(errors=[FileError(path, str(exc))], failed=True)
-    result = analyse_file(path, config, data)
+    alarm = time_limit and hasattr(signal, "alarm")
+    if alarm:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(max(1, int(time_limit + 0.999)))
+    try:
+        result = analyse_file(path, config, data)
+    finally:
+        if alarm:
+            signal.alarm(0)
     if cache_dir is not None and salt is not None:
         from .cache import Cache, content_hash
 
@@ -351,9 +365,12 @@ def scan(
     use_cache: bool = True,
     cache_dir: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    file_timeout: float | None = FILE_TIME_LIMIT,
 ) -> ScanReport:
     """Scan files and folders. `config` fixes one config for every path; otherwise each path gets the
     nearest `[tool.mlsec]` (or `config_file`) with `overrides` (Config field names) applied.
+    `file_timeout` bounds the seconds one file may take in a worker process (None: no limit; in-process
+    analysis of small scans is not bounded).
     Raises ConfigError for a config mlsec cannot use; everything about files becomes error entries."""
     t0 = time.perf_counter()
     configs = ConfigSet(overrides, config_file, config)
@@ -424,7 +441,7 @@ def scan(
                 progress(done, total)
     elif misses:
         report.jobs = min(n_jobs, len(misses))
-        for i, res in _parallel(targets, misses, configs, caches, report.jobs, report.notes):
+        for i, res in _parallel(targets, misses, configs, caches, report.jobs, report.notes, file_timeout):
             results[i] = res
             done += 1
             if progress:
@@ -470,7 +487,7 @@ def _serial_task(path: str, cfg: Config, cache: Any, data: bytes | None) -> File
 
 
 def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, caches: dict[int, Any], jobs: int,
-              notes: list[str]):
+              notes: list[str], time_limit: float | None = None):
     """Yield (index, FileResult) as workers finish. Largest files first for balance. If a worker dies
     (a crash in a parser, the OOM killer), the unfinished files are retried one by one in a fresh
     one-worker pool so that the file that kills it is named and the others are still scanned. Where
@@ -492,7 +509,7 @@ def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, cach
         cache = caches.get(t.config)
         return pool.submit(
             _worker_task, t.path, configs.configs[t.config], cache.directory if cache else None,
-            cache.salt if cache else None,
+            cache.salt if cache else None, time_limit,
         )
 
     def in_process(indices: list[int], why: str):
@@ -538,8 +555,9 @@ def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, cach
             try:
                 yield i, submit(solo, i).result()
             except BrokenProcessPool:
+                limit = f" or ran over the {time_limit:g} s limit" if time_limit else ""
                 yield i, FileResult(
-                    errors=[FileError(targets[i].path, "the analysis process crashed on this file; skipped")],
+                    errors=[FileError(targets[i].path, f"the analysis process crashed{limit} on this file; skipped")],
                     failed=True,
                 )
 
