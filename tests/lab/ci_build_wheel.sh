@@ -54,8 +54,9 @@ else
   "$VENV/bin/pip" install -q "$WHEEL" "jupyterlab>=4.0,<5"
   LAB_PY="$VENV/bin/python"
 fi
-"$LAB_PY" -m jupyterlab.labextensions list 2>&1 | grep -q "jupyter-mlsec.*enabled.*OK" \
-  || { "$LAB_PY" -m jupyterlab.labextensions list; echo "jupyter-mlsec labextension not enabled" >&2; exit 1; }
-"$LAB_PY" -m jupyter_server.extension.serverextension list 2>&1 | grep -q "mlsec.*enabled" \
-  || { "$LAB_PY" -m jupyter_server.extension.serverextension list; echo "mlsec server extension not enabled" >&2; exit 1; }
+# (captured first: `grep -q` in a pipe under pipefail would fail on the writer's SIGPIPE)
+LABEXT="$("$LAB_PY" -m jupyterlab.labextensions list 2>&1)"
+grep -q "jupyter-mlsec.*enabled.*OK" <<<"$LABEXT" || { echo "$LABEXT"; echo "jupyter-mlsec labextension not enabled" >&2; exit 1; }
+SERVEREXT="$("$LAB_PY" -m jupyter_server.extension.serverextension list 2>&1)"
+grep -q "mlsec.*enabled" <<<"$SERVEREXT" || { echo "$SERVEREXT"; echo "mlsec server extension not enabled" >&2; exit 1; }
 echo "MLSEC_LAB_PYTHON=$LAB_PY"
