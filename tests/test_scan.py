@@ -200,6 +200,14 @@ def test_default_jobs_stay_in_process_for_small_scans(tmp_path):
     assert scan([str(tmp_path)], NATIVE, use_cache=False).jobs == 1
 
 
+def _force_fork(monkeypatch):
+    """These tests patch the analysis in this process; only forked workers inherit the patch (other
+    tests of the suite may leave threads behind, which would make the scan spawn)."""
+    import multiprocessing
+
+    monkeypatch.setattr(scan_mod, "_mp_context", lambda: multiprocessing.get_context("fork"))
+
+
 def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
     project(tmp_path, n=6)
     victim = str(tmp_path / "nb03.ipynb")
@@ -211,6 +219,7 @@ def test_a_worker_that_dies_costs_only_its_file(tmp_path, monkeypatch):
         return real(path, config, data)
 
     monkeypatch.setattr(scan_mod, "analyse_file", crashing)  # workers are forked, so they inherit it
+    _force_fork(monkeypatch)
     report = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2)
     assert report.failed == [victim]
     assert [e.message for e in report.errors] == ["the analysis process crashed or ran over the 300 s limit on this file; skipped"]
@@ -230,6 +239,7 @@ def test_a_file_that_hangs_is_cut_off_by_the_time_limit(tmp_path, monkeypatch):
         return real(path, config, data)
 
     monkeypatch.setattr(scan_mod, "analyse_file", hanging)
+    _force_fork(monkeypatch)
     t0 = time.perf_counter()
     report = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=2, file_timeout=1)
     assert time.perf_counter() - t0 < 60
@@ -237,7 +247,7 @@ def test_a_file_that_hangs_is_cut_off_by_the_time_limit(tmp_path, monkeypatch):
     assert len({f.file for f in report.findings}) >= 5
 
 
-def test_spawned_workers_when_other_threads_run(tmp_path):
+def test_spawned_workers_when_other_threads_run(tmp_path, monkeypatch):
     """In a Jupyter kernel (`%mlsec scan`) other threads run; forking then is unsafe, so workers are spawned."""
     import threading
 
@@ -251,7 +261,9 @@ def test_spawned_workers_when_other_threads_run(tmp_path):
     finally:
         stop.set()
         thread.join()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
     assert scan_mod._mp_context().get_start_method() == "fork"
+    monkeypatch.undo()
     serial = scan([str(tmp_path)], NATIVE, use_cache=False, jobs=1)
     assert spawned.jobs == 2 and spawned.notes == []
     assert [f.to_dict() for f in spawned.findings] == [f.to_dict() for f in serial.findings]

@@ -15,6 +15,7 @@ A file that cannot be read or is not a notebook becomes an error entry and the s
 from __future__ import annotations
 
 import os
+import sys
 import stat
 import time
 from dataclasses import dataclass, field
@@ -587,6 +588,13 @@ def _mp_context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
+    # IPython replaces __main__ with a module object that has no __spec__, and spawn reads it
+    main = sys.modules.get("__main__")
+    if main is not None and not hasattr(main, "__spec__"):
+        try:
+            main.__spec__ = None
+        except Exception:
+            pass
     return multiprocessing.get_context("spawn")
 
 
