@@ -83,15 +83,19 @@ export function renderTooltip(d: IMlsecDiagnostic, handlers: IDiagnosticHandlers
     box.appendChild(hint);
   }
   const foot = el('div', 'mlsec-tooltip-foot');
-  const link = el('a', 'mlsec-explain', `Explain ${d.rule}`) as HTMLAnchorElement;
-  link.href = '#';
-  link.title = `Show why ${d.rule} matters and how to fix it`;
-  link.addEventListener('mousedown', ev => ev.preventDefault()); // keep the editor's focus and tooltip
-  link.addEventListener('click', ev => {
-    ev.preventDefault();
-    handlers.explain(d.rule);
-  });
-  foot.appendChild(link);
+  if (d.explainable) {
+    const link = el('a', 'mlsec-explain', `Explain ${d.rule}`) as HTMLAnchorElement;
+    link.href = '#';
+    link.title = `Show why ${d.rule} matters and how to fix it`;
+    link.addEventListener('mousedown', ev => ev.preventDefault()); // keep the editor's focus and tooltip
+    link.addEventListener('click', ev => {
+      ev.preventDefault();
+      handlers.explain(d.rule);
+    });
+    foot.appendChild(link);
+  } else if (d.source === 'bandit') {
+    foot.appendChild(el('span', 'mlsec-tooltip-also', `reported by bandit (${d.rule})`));
+  }
   if (d.ids.length > 1) {
     foot.appendChild(el('span', 'mlsec-tooltip-also', `also ${d.ids.slice(1).join(', ')}`));
   }

@@ -40,6 +40,8 @@ export interface IMlsecDiagnostic {
   notes: string[];
   cwe: number | null;
   fingerprint: string;
+  /** The rule has an mlsec explanation (`GET /mlsec/rules/<id>`); bandit-only ids do not. */
+  explainable: boolean;
   fix?: IFix;
 }
 

@@ -146,8 +146,10 @@ async def test_diagnostics_in_utf16_after_an_emoji_with_cross_cell_alias(jp_fetc
     # the code-point column would be 2 less: the two snakes take 2 UTF-16 units each
     assert d["col"] == cell1.index("pk.load") + 2
     assert d["severity"] == "high" and d["category"] == "deserialization" and d["line"] == 1
-    assert d["message"] and d["fixHint"] and d["snippet"]
+    assert d["message"] and d["fixHint"] and d["snippet"] and d["explainable"] is True
     assert out["cells"][2] == []
+    # bandit's own finding on the import has no mlsec explanation to link to
+    assert [x["explainable"] for x in out["cells"][0] if x["rule"] == "B403"] == [False]
 
 
 async def test_secrets_are_masked_and_output_findings_flagged(jp_fetch):

@@ -47,7 +47,10 @@ def _u16len(s: str) -> int:
 
 def to_diagnostic(f: Finding, umap: Utf16Map | None) -> dict[str, Any]:
     """One finding as the frontend's diagnostic; `umap` is None for findings outside the code."""
+    from ..rules.base import get_rule
+
     d: dict[str, Any] = {
+        "explainable": get_rule(f.rule_id) is not None,  # bandit-only ids have no mlsec explanation
         "rule": f.rule_id,
         "name": f.name,
         "severity": f.severity.label,
