@@ -72,11 +72,25 @@ class Context:
     instances: dict[str, str] = field(default_factory=dict)  # local name -> 'requests.Session()'
     downloaded: dict[str, Origin] = field(default_factory=dict)  # variable name or literal path -> origin
     urls: dict[str, str] = field(default_factory=dict)  # name -> URL literal it holds (`url = "http://..."`)
+    # memo of fingerprint(); set by `freeze()` once the engine is done changing this context
+    _fp: str | None = field(default=None, repr=False, compare=False)
 
     def fork(self) -> "Context":
+        """A copy to change. The copy carries no fingerprint memo (it is about to change)."""
         return Context(dict(self.aliases), dict(self.instances), dict(self.downloaded), dict(self.urls))
 
+    def freeze(self, fingerprint: str | None = None) -> "Context":
+        """Memoize the fingerprint: the engine calls this on a context it will no longer change, so
+        that a long notebook does not re-hash its whole growing context for every cell."""
+        self._fp = fingerprint or self._compute_fingerprint()
+        return self
+
     def fingerprint(self) -> str:
+        if self._fp is not None:
+            return self._fp
+        return self._compute_fingerprint()
+
+    def _compute_fingerprint(self) -> str:
         h = hashlib.blake2b(digest_size=10)
         for part in (self.aliases, self.instances):
             for k in sorted(part):
@@ -107,6 +121,7 @@ class Context:
     # -- learning from a cell ----------------------------------------------------------------------
     def learn_from_text(self, python: str) -> None:
         """Cheap scan for imports, definitions and `x = Something(...)` in a cell's Python text."""
+        self._fp = None
         if "import" in python:
             for m in _FROM_RE.finditer(python):
                 mod = m.group("mod")

@@ -624,7 +624,7 @@ def analyze_cell(
         hit = _CELL_CACHE.get(key)
         if hit is not None:
             _CELL_CACHE.move_to_end(key)
-            return [replace(f, notes=list(f.notes)) for f in hit[0]], hit[1].fork()
+            return [replace(f, notes=list(f.notes)) for f in hit[0]], hit[1].fork().freeze(hit[1].fingerprint())
     out: list[Finding] = []
     after = context.fork()
     try:
@@ -665,8 +665,9 @@ def analyze_cell(
             _walk(module, ctx, rs)
             ctx.resolve_positions(module)
     _fix_positions(out, cell)
+    after.freeze()  # done changing it: the next cell's cache key reuses this fingerprint
     if use_cache:
-        _CELL_CACHE[key] = ([replace(f, notes=list(f.notes)) for f in out], after.fork())
+        _CELL_CACHE[key] = ([replace(f, notes=list(f.notes)) for f in out], after.fork().freeze(after.fingerprint()))
         if len(_CELL_CACHE) > _CELL_CACHE_MAX:
             _CELL_CACHE.popitem(last=False)
     return out, after
