@@ -96,6 +96,8 @@ class LabServer:
     debounce: int = 300
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: os.urandom(16).hex())
+    extra_server_extensions: tuple[str, ...] = ()  # importable via `pythonpath` (test fixtures)
+    pythonpath: tuple[str, ...] = ()
     proc: subprocess.Popen | None = None
     home: Path | None = None
     log_path: Path | None = None
@@ -138,6 +140,10 @@ class LabServer:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")
+        for name in self.extra_server_extensions:
+            args.append(f"--ServerApp.jpserver_extensions={name}=True")
+        if self.pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join([*self.pythonpath, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         if dev_mode():
             ext = self.home / "labextensions"
             ext.mkdir()

@@ -51,11 +51,45 @@ def _require():
         pytest.skip(f"browser path unavailable (set MLSEC_REQUIRE_BROWSER=1 to make this a failure): {exc}")
 
 
+# No rule ships a machine-applicable fix yet; this server-side fixture registers one (in the lab's own
+# process) so that the tooltip's quick-fix action is tested end to end, exactly as real fixes will flow.
+FIX_RULE = '''
+from mlsec.findings import Category, Severity
+from mlsec.rules.base import Rule, register
+
+
+@register
+class FixtureQuickFix(Rule):
+    id = "MLS999"
+    name = "fixture-quick-fix"
+    category = Category.INJECTION
+    severity = Severity.MEDIUM
+    message = "fixture: unsafe_parse evaluates its input"
+    fix_hint = "Parse literals with ast.literal_eval."
+    explanation = "Test fixture rule."
+    triggers = (r"\\bunsafe_parse\\b",)
+
+    def check_call(self, call, ctx):
+        if call.dotted == "unsafe_parse":
+            ctx.report(self, call.node.func,
+                       fix={"replacement": "ast.literal_eval", "title": "Use ast.literal_eval", "safe": True})
+
+
+def _load_jupyter_server_extension(serverapp):
+    import mlsec.engine
+    mlsec.engine._RULESETS.clear()  # rule sets cached before this rule was registered
+'''
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     _require()
     root = tmp_path_factory.mktemp("labroot")
-    server = H.LabServer(root=root).start()
+    fixture_dir = tmp_path_factory.mktemp("fixture-ext")
+    (fixture_dir / "mlsec_fixture_fix.py").write_text(FIX_RULE)
+    server = H.LabServer(
+        root=root, extra_server_extensions=("mlsec_fixture_fix",), pythonpath=(str(fixture_dir),)
+    ).start()
     yield server
     server.stop()
 
@@ -233,3 +267,28 @@ def test_windowed_notebooks_far_cells_get_diagnostics(lab, browser):
                 page.close()
     finally:
         lab.api("lab/api/settings/@jupyterlab/notebook-extension:tracker", {"raw": before}, method="PUT")
+
+
+def test_quick_fix_action_applies_the_rules_fix(lab, page):
+    open_notebook(page, lab, "fix.ipynb", ["import ast", "cfg = unsafe_parse('[1, 2]')  # 🐍"])
+    mark = marks(page, 1, "medium").first
+    mark.wait_for()
+    assert mark.inner_text() == "unsafe_parse"
+    mark.hover()
+    fix = page.locator(".cm-tooltip-lint .cm-diagnosticAction", has_text="Fix: Use ast.literal_eval").first
+    fix.click()
+    mark.wait_for(state="detached", timeout=10_000)
+    src = page.evaluate(
+        "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).sharedModel.getSource()"
+    )
+    assert src == "cfg = ast.literal_eval('[1, 2]')  # 🐍"
+
+
+def test_switching_off_in_settings_clears_everything(lab, page):
+    open_notebook(page, lab, "toggle.ipynb", DEMO_CELLS[1:3])
+    marks(page, 1, "high").first.wait_for()
+    page.evaluate("() => window.jupyterapp.commands.execute('mlsec:toggle')")  # writes the 'enabled' setting
+    page.wait_for_function("() => document.querySelectorAll('.cm-lintRange.mlsec-mark').length === 0")
+    assert page.locator(".mlsec-status").get_attribute("data-count") is None
+    page.evaluate("() => window.jupyterapp.commands.execute('mlsec:toggle')")
+    marks(page, 1, "high").first.wait_for()
