@@ -205,6 +205,15 @@ async def test_nearest_pyproject_inside_root_is_used(jp_fetch, jp_root_dir):
     out = await lint(jp_fetch, src)
     assert out["config"] == "proj/pyproject.toml"
     assert "MLS101" not in {d["rule"] for c in out["cells"] for d in c}
+    # per-path-ignores are relative to the pyproject's folder
+    (jp_root_dir / "proj" / "pyproject.toml").write_text(
+        '[tool.mlsec]\n[tool.mlsec.per-path-ignores]\n"notebooks/*.ipynb" = ["MLS101"]\n'
+    )
+    out = await lint(jp_fetch, src)
+    assert out["config"] == "proj/pyproject.toml" and out["errors"] == []
+    assert "MLS101" not in {d["rule"] for c in out["cells"] for d in c}
+    out = await lint(jp_fetch, {**src, "path": "proj/other.ipynb"})
+    assert "MLS101" in {d["rule"] for c in out["cells"] for d in c}
     # excluded notebooks get no diagnostics, as in `mlsec scan`
     (jp_root_dir / "proj" / "pyproject.toml").write_text('[tool.mlsec]\nexclude = ["notebooks/**"]\n')
     out = await lint(jp_fetch, src)

@@ -355,10 +355,8 @@ def lint(request: dict[str, Any], root: str, full_path: str | None) -> dict[str,
     if config_error:
         errors.append({"message": config_error})
     rel_root = os.path.relpath(config_path, root) if config_path else None
-    if full_path is not None:
-        doc_path = os.path.relpath(full_path, base.root or root).replace(os.sep, "/")
-    else:
-        doc_path = "<notebook>" if request["kind"] == "notebook" else "<file>"
+    # the real path: exclude and per-path-ignores globs are matched relative to the config's folder
+    doc_path = full_path or ("<notebook>" if request["kind"] == "notebook" else "<file>")
     cells = request["cells"]
     result: dict[str, Any] = {
         "version": API_VERSION,
@@ -368,7 +366,7 @@ def lint(request: dict[str, Any], root: str, full_path: str | None) -> dict[str,
         "config": rel_root.replace(os.sep, "/") if rel_root else None,
         "excluded": False,
     }
-    if full_path is not None and base.root and hasattr(base, "is_excluded") and base.is_excluded(full_path):
+    if full_path is not None and base.root and base.is_excluded(full_path):
         result["excluded"] = True
         return result
     config = replace(
