@@ -39,7 +39,6 @@ export interface IMlsecDiagnostic {
   source: string;
   notes: string[];
   cwe: number | null;
-  fingerprint: string;
   /** The rule has an mlsec explanation (`GET /mlsec/rules/<id>`); bandit-only ids do not. */
   explainable: boolean;
   fix?: IFix;

@@ -7,10 +7,17 @@ shifts it by one and a CRLF line break counts once.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from .. import secrets as _secrets
 from ..findings import Finding
+
+
+@lru_cache(maxsize=8192)
+def _masked(text: str) -> str:
+    """Messages repeat across cells and lints; mask each distinct one once."""
+    return _secrets.mask_text(text)
 
 
 class Utf16Map:
@@ -41,8 +48,8 @@ class Utf16Map:
 
 
 def _u16len(s: str) -> int:
-    # code points above the BMP take two UTF-16 code units (a surrogate pair)
-    return len(s) + sum(1 for ch in s if ord(ch) > 0xFFFF)
+    # code points above the BMP take two UTF-16 code units (a surrogate pair); lone surrogates one
+    return len(s.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def to_diagnostic(f: Finding, umap: Utf16Map | None) -> dict[str, Any]:
@@ -55,17 +62,16 @@ def to_diagnostic(f: Finding, umap: Utf16Map | None) -> dict[str, Any]:
         "name": f.name,
         "severity": f.severity.label,
         "category": f.category.value,
-        "message": _secrets.mask_text(f.message),
-        "fixHint": _secrets.mask_text(f.fix_hint),
+        "message": _masked(f.message),
+        "fixHint": _masked(f.fix_hint),
         "snippet": f.snippet,  # masked by the engine
         "inOutput": f.in_output,
         "line": f.line,
         "endLine": f.end_line,
         "ids": f.ids,
         "source": f.source,
-        "notes": [_secrets.mask_text(n) for n in f.notes],
+        "notes": [_masked(n) for n in f.notes],
         "cwe": f.cwe,
-        "fingerprint": f.fingerprint(),
     }
     if umap is not None and not f.in_output:
         start = umap.offset(f.line, f.col)
@@ -120,4 +126,4 @@ def _fix(f: Finding, umap: Utf16Map) -> dict[str, Any] | None:
     if not isinstance(title, str) or not title.strip():
         rep = changes[0]["insert"].strip().splitlines()[0] if changes[0]["insert"].strip() else ""
         title = f"Replace with {rep[:60]}" if rep else "Remove"
-    return {"title": _secrets.mask_text(title), "safe": bool(fix.get("safe", False)), "changes": changes}
+    return {"title": _masked(title), "safe": bool(fix.get("safe", False)), "changes": changes}
