@@ -331,7 +331,9 @@ class RuleSet:
         """Local names bound to modules the rules care about (`from pickle import loads as l` -> `l`)."""
         interest = self._interest
         names = []
-        for table in (context.aliases, context.instances):
+        # Imported names only: objects (`model = torch.nn.Linear(...)`) are reached through method
+        # names that the text triggers already catch (`.extractall`, `.launch(share=`...).
+        for table in (context.aliases,):
             for n, q in table.items():
                 if not q:
                     continue

@@ -112,7 +112,6 @@ class NumpyAllowPickle(Rule):
 `allow_pickle=False`; for mixed data use Parquet or JSON.
 """
     triggers = (r"allow_pickle",)
-    modules = ("numpy",)
     VALID = [Valid("import numpy as np\nnp.load('a.npy')"), Valid("import numpy as np\nnp.load('a.npy', allow_pickle=False)")]
     INVALID = [
         Invalid("import numpy as np\nx = np.load('a.npy', allow_pickle=True)", line=2),
@@ -159,7 +158,7 @@ passes `weights_only=False` explicitly.
 `safetensors.torch.load_file(path)`.
 """
     triggers = (r"\.load\b", r"\bload\(")
-    modules = ("torch",)
+    modules = ("torch.load",)
     bandit_ids = ("B614",)
     VALID = [
         Valid("import torch\ntorch.load('m.pt', weights_only=True)"),
@@ -218,7 +217,7 @@ whatever code is on that branch today runs in your kernel. An unpinned branch ca
 model definition into your project and load a weights-only checkpoint.
 """
     triggers = (r"hub\.load",)
-    modules = ("torch",)
+    modules = ("torch.hub.load",)
     VALID = [Valid("import torch\ntorch.hub.list('pytorch/vision')")]
     INVALID = [
         Invalid("import torch\nm = torch.hub.load('ultralytics/yolov5', 'yolov5s')", line=2),
@@ -261,7 +260,7 @@ removed for that reason.
 architecture in code and call `model.load_weights(path)`.
 """
     triggers = (r"safe_mode", r"model_from_yaml")
-    modules = ("keras", "tensorflow")
+    modules = ("keras.models.model_from_yaml", "keras.model_from_yaml")
     VALID = [Valid("import keras\nkeras.models.load_model('m.keras')")]
     INVALID = [
         Invalid("import tensorflow as tf\nm = tf.keras.models.load_model('m.keras', safe_mode=False)", line=2),

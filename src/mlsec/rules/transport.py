@@ -360,7 +360,7 @@ hash_prefix=...)`).
                 r"get_file|load_state_dict_from_url|load_url|download_url|wget\.download|gdown\.download",
                 r"read_(?:csv|json|parquet|excel|table|html|xml|fwf|feather|orc|stata|sas|spss|pickle)\(",
                 r"WebBaseLoader|load_image\(", r"loadtxt|genfromtxt", r"fsspec\.open", r"subprocess|(?<!\)\.)\bsystem\(|popen\(")
-    modules = ("urllib.request", "wget", "gdown", "torch.hub", "keras.utils", "fsspec")
+    modules = ("urllib.request", "wget", "gdown", "torch.hub.load_state_dict_from_url", "torch.hub.download_url_to_file", "keras.utils.get_file", "fsspec")
     bandit_ids = ()  # B310 audits every urlopen for file:/custom schemes: a different problem
     VALID = [
         Valid("import requests\nrequests.get('https://example.com/data.csv')"),
