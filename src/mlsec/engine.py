@@ -666,6 +666,17 @@ def analyze_cell(
         else:
             _walk(module, ctx, rs)
             ctx.resolve_positions(module)
+    elif py.strip() and n_lines <= MAX_CELL_LINES and not _too_deeply_nested(py):
+        # No rule wants this cell, but a cell that does not parse still gets its one diagnostic;
+        # the stdlib parser is an order of magnitude cheaper than libcst for that yes/no question.
+        import ast
+
+        try:
+            compile(py, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+            out.append(_syntax_finding(exc, cell))
+        except (RecursionError, MemoryError):
+            out.append(_syntax_finding(SyntaxError("too deeply nested to parse"), cell))
     _fix_positions(out, cell)
     after.freeze()  # done changing it: the next cell's cache key reuses this fingerprint
     if use_cache:
@@ -699,6 +710,9 @@ def _syntax_finding(exc: Exception, cell: Cell) -> Finding:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if type(exc).__name__ == "ParserSyntaxError":
         msg = getattr(exc, "message", msg)
+    elif isinstance(exc, SyntaxError) and exc.msg:
+        msg = exc.msg
+        col = max((exc.offset or 1) - 1, 0) if exc.lineno else col
     return Finding(
         rule_id=SYNTAX_RULE_ID,
         name="syntax-error",
