@@ -178,8 +178,14 @@ def _language(meta: dict[str, Any]) -> str:
     if not isinstance(meta, dict):
         return "python"
     li = meta.get("language_info")
-    if isinstance(li, dict) and isinstance(li.get("name"), str):
-        return li["name"]
+    if isinstance(li, dict):
+        # Python-compatible kernels (Coconut, xeus-python...) say so in their language_info
+        if li.get("file_extension") == ".py" or li.get("mimetype") == "text/x-python" or str(
+            li.get("pygments_lexer", "")
+        ).startswith("ipython"):
+            return "python"
+        if isinstance(li.get("name"), str):
+            return li["name"]
     ks = meta.get("kernelspec")
     if isinstance(ks, dict) and isinstance(ks.get("language"), str):
         return ks["language"]
