@@ -24,6 +24,39 @@ interface IDesired {
 }
 
 const viewsByModel = new WeakMap<CodeEditor.IModel, Set<EditorView>>();
+// Views are only updated while on (or near) the screen: with every cell of a long notebook rendered
+// (windowing "none"), updating hundreds of off-screen editors at once forces a layout per editor.
+const viewOfDom = new WeakMap<Element, EditorView>();
+const onScreen = new WeakSet<EditorView>();
+const waiting = new WeakMap<EditorView, CodeEditor.IModel>();
+let observer: IntersectionObserver | null = null;
+
+function visibility(): IntersectionObserver {
+  if (!observer) {
+    observer = new IntersectionObserver(
+      entries => {
+        for (const entry of entries) {
+          const view = viewOfDom.get(entry.target);
+          if (!view) {
+            continue;
+          }
+          if (entry.isIntersecting) {
+            onScreen.add(view);
+            const model = waiting.get(view);
+            if (model) {
+              waiting.delete(view);
+              applyTo(view, model);
+            }
+          } else {
+            onScreen.delete(view);
+          }
+        }
+      },
+      { rootMargin: '400px 0px' }
+    );
+  }
+  return observer;
+}
 const desired = new WeakMap<CodeEditor.IModel, IDesired>();
 const appliedKey = new WeakMap<EditorView, string>();
 const withGutter = new WeakSet<EditorView>();
@@ -53,11 +86,15 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
             viewsByModel.set(model, set);
           }
           set.add(view);
+          viewOfDom.set(view.dom, view);
+          visibility().observe(view.dom); // reports the current state right away, then changes
           // A view cannot be updated while it is being constructed.
           void Promise.resolve().then(() => applyTo(view, model));
           return {
             destroy: () => {
               viewsByModel.get(model)?.delete(view);
+              waiting.delete(view);
+              visibility().unobserve(view.dom);
             }
           };
         });
@@ -126,6 +163,10 @@ function applyTo(view: EditorView, model: CodeEditor.IModel): void {
   }
   if (want.empty && had === undefined) {
     return; // nothing shown, nothing to show
+  }
+  if (!onScreen.has(view)) {
+    waiting.set(view, model); // applied when it scrolls into view
+    return;
   }
   if (view.state.doc.toString() !== want.source) {
     return; // the text moved on; the lint of the new text will update this view

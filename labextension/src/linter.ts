@@ -255,7 +255,8 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
       const model = panel.content.model;
       model?.contentChanged.connect(this.onChange, this);
       model?.metadataChanged.connect(this.onChange, this);
-      this.schedule(0);
+      // now, not after a timer: the server then analyses while JupyterLab renders the cells
+      void this.run();
     });
     panel.disposed.connect(() => this.dispose());
   }
@@ -465,7 +466,7 @@ export class FileLinter extends DocumentLinter<IFileTarget> {
         return;
       }
       context.model.contentChanged.connect(this.onChange, this);
-      this.schedule(0);
+      void this.run();
     });
     editorWidget.disposed.connect(() => this.dispose());
   }

@@ -259,10 +259,21 @@ def cell(page, index: int):
 
 
 def scroll_to_cell(page, index: int) -> None:
+    """Bring cell `index` into view and wait for its editor (scrollToItem, then the cell's own node:
+    headless chromium sometimes leaves a blank viewport after scrollToItem alone)."""
     page.evaluate(
-        "async (i) => { const nb = window.jupyterapp.shell.currentWidget.content; await nb.scrollToItem(i, 'center'); }",
+        """async (i) => {
+          const nb = window.jupyterapp.shell.currentWidget.content;
+          nb.activeCellIndex = i;
+          await nb.scrollToItem(i, 'center');
+          const cell = nb.widgets[i];
+          await nb.scrollToCell(cell, 'center');
+          cell.node.scrollIntoView({ block: 'center' });
+          await cell.ready;
+        }""",
         index,
     )
+    cell(page, index).locator(".cm-content").wait_for(timeout=30_000)
 
 
 def dismiss_dialogs(page) -> None:
