@@ -40,6 +40,7 @@ export interface ILinterEnv {
 
 const MAX_OUTPUT_CHARS = 100_000; // per output text sent for the secrets-in-output rules
 const MAX_TOTAL_OUTPUT_CHARS = 4_000_000; // per request; beyond it outputs are not sent
+const MAX_METADATA_CHARS = 256_000;
 
 export type LinterState = 'idle' | 'linting' | 'error' | 'disabled';
 
@@ -293,6 +294,12 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
     const info = model.getMetadata('language_info') as { name?: string } | undefined;
     const language = info?.name || meta?.language || 'python';
     const body = this.baseRequest('notebook', cells, language, notebookIgnores(model));
+    // notebook metadata is scanned too (tokens pasted into it); widget state can be megabytes: left out
+    const metadata = { ...(model.metadata as Record<string, unknown>) };
+    delete metadata.widgets;
+    if (JSON.stringify(metadata).length <= MAX_METADATA_CHARS) {
+      body.metadata = metadata;
+    }
     return { body, targets };
   }
 

@@ -69,6 +69,7 @@ export interface ILintRequest {
   cells: ICellPayload[];
   ignore: string[];
   settings: { minSeverity: Severity; disabledRules: string[]; bandit: boolean };
+  metadata?: Record<string, unknown>;
 }
 
 export interface ISettings {

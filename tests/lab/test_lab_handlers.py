@@ -171,6 +171,7 @@ async def test_settings_and_notebook_ignore_list_are_honoured(jp_fetch):
     rules = lambda out: {d["rule"] for c in out["cells"] for d in c}  # noqa: E731
     assert "MLS101" in rules(await lint(jp_fetch, src))
     assert "MLS101" not in rules(await lint(jp_fetch, {**src, "ignore": ["MLS101"]}))
+    assert "MLS101" not in rules(await lint(jp_fetch, {**src, "metadata": {"mlsec": {"ignore": ["MLS101"]}}}))
     assert "MLS101" not in rules(await lint(jp_fetch, {**src, "settings": {"disabledRules": ["deserialization"]}}))
     assert "MLS101" not in rules(await lint(jp_fetch, {**src, "settings": {"minSeverity": "critical"}}))
     no_bandit = await lint(jp_fetch, {**src, "settings": {"bandit": False}})
@@ -292,3 +293,9 @@ async def test_lint_runs_off_the_event_loop(jp_fetch, monkeypatch):
     assert r.code == 200 and time.perf_counter() - t0 < 0.8
     assert (await task).code == 200
     assert seen["thread"].startswith("mlsec-lint")
+
+
+async def test_notebook_metadata_is_scanned_and_masked(jp_fetch):
+    out = await lint(jp_fetch, nb("x = 1", metadata={"colab": {"token": TOKEN}}))
+    assert any(d["category"] == "secrets" for d in out["notebook"])
+    assert TOKEN not in json.dumps(out)

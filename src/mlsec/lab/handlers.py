@@ -229,6 +229,11 @@ def parse_request(body: bytes) -> dict[str, Any]:
     metadata = data.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("'metadata' must be an object")
+    # "ignore this rule in this notebook" lives in the notebook metadata: honour it from there too
+    mlsec_meta = (metadata or {}).get("mlsec")
+    meta_ignore = mlsec_meta.get("ignore") if isinstance(mlsec_meta, dict) else None
+    if isinstance(meta_ignore, list):
+        ignore = [*ignore, *(i for i in meta_ignore if isinstance(i, str) and len(i) <= 64)]
     return {
         "kind": kind,
         "cells": clean,
