@@ -121,7 +121,14 @@ def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str) -
 
 
 def bench_edit(
-    lab: H.LabServer, browser, name: str, repeat: int, cell_indices: list[int], line: str, breakdown: list
+    lab: H.LabServer,
+    browser,
+    name: str,
+    repeat: int,
+    cell_indices: list[int],
+    line: str,
+    breakdown: list,
+    settle: bool = True,
 ) -> list[float]:
     """ms from the last keydown to the new underline in the DOM; `breakdown` gets the linter's timings."""
     page = browser.new_page()
@@ -131,6 +138,17 @@ def bench_edit(
         page.goto(lab.url(name))
         H.wait_for_lab(page)
         page.wait_for_function("() => Number(document.querySelector('.mlsec-status')?.dataset.count) > 0", timeout=120_000)
+        if settle:
+            # JupyterLab keeps creating the editors of off-screen cells in idle time after opening
+            # (defer / contentVisibility); typing during that competes with it. Wait until it is done.
+            page.evaluate(
+                """async () => {
+                  const nb = window.jupyterapp.shell.currentWidget.content;
+                  const all = Promise.all(nb.widgets.map(w => w.ready));
+                  await Promise.race([all, new Promise(r => setTimeout(r, 90000))]);
+                  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                }"""
+            )
         page.wait_for_timeout(1000)
         for n in range(repeat):
             idx = cell_indices[n % len(cell_indices)]
@@ -200,14 +218,15 @@ def main() -> int:
             lab.api("lab/api/settings/@jupyterlab/notebook-extension:tracker", {"raw": before}, method="PUT")
             mid, last = args.cells // 2, args.cells - 1
             results["edit_breakdown"] = {}
-            for key, nb_name, where, line in [
-                ("edit_expression_mid_ms", "edit.ipynb", [mid, mid + 2, mid + 4], "pk.loads(payload_{n})"),
-                ("edit_new_name_last_cell_ms", "edit2.ipynb", [last], "blob_{n} = pk.loads(payload)"),
-                ("edit_new_name_mid_ms", "edit3.ipynb", [mid + 1, mid + 3], "blob_{n} = pk.loads(payload)"),
+            for key, nb_name, where, line, settle in [
+                ("edit_expression_mid_ms", "edit.ipynb", [mid, mid + 2, mid + 4], "pk.loads(payload_{n})", True),
+                ("edit_new_name_last_cell_ms", "edit2.ipynb", [last], "blob_{n} = pk.loads(payload)", True),
+                ("edit_new_name_mid_ms", "edit3.ipynb", [mid + 1, mid + 3], "blob_{n} = pk.loads(payload)", True),
+                ("edit_expression_mid_while_lab_renders_ms", "edit4.ipynb", [mid, mid + 2], "pk.loads(p_{n})", False),
             ]:
                 H.notebook(sources, root / nb_name)
                 parts: list = []
-                results[key] = bench_edit(lab, browser, nb_name, args.repeat, where, line, parts)
+                results[key] = bench_edit(lab, browser, nb_name, args.repeat, where, line, parts, settle)
                 results["edit_breakdown"][key] = parts
             browser.close()
     finally:
@@ -225,7 +244,7 @@ def main() -> int:
     for o in results["open_warm"]:
         print(f"open, warm ({o['mode']}): shown -> all applied {o['shown_to_all_applied_ms']} ms (target <= 3000),"
               f" first underline {o['shown_to_first_underline_ms']} ms")
-    for key in ("edit_expression_mid_ms", "edit_new_name_last_cell_ms", "edit_new_name_mid_ms"):
+    for key in results["edit_breakdown"]:
         v = results[key]
         print(f"{key}: median {statistics.median(v)} ms, max {max(v)} ms, all {v} (target <= 500)")
         parts = results["edit_breakdown"][key]
