@@ -48,7 +48,7 @@ def warm_up() -> None:
         from ..engine import analyze
         from ..source import from_cells
 
-        analyze(from_cells(["import pickle\npickle.loads(b'')\n"], path="<warm-up>"), Config(bandit=False))
+        analyze(from_cells(["import pickle\npickle.loads(b'')\n"], path="<warm-up>"), Config())  # bandit too
 
     executor().submit(_warm)
 
