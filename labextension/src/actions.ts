@@ -41,14 +41,21 @@ export function ignoreOnLine(view: EditorView, from: number, to: number, rule: s
   return true;
 }
 
-/** Add `rule` to the notebook metadata's `mlsec.ignore` list (the notebook is then unsaved). */
-export function ignoreInNotebook(model: INotebookModel, rule: string): boolean {
+/**
+ * Add the finding's ids (the rule, and bandit's id when bandit reported the same problem) to the
+ * notebook metadata's `mlsec.ignore` list; the notebook is then unsaved.
+ */
+export function ignoreInNotebook(model: INotebookModel, ids: string[]): boolean {
   const meta = (model.getMetadata('mlsec') as Record<string, unknown> | undefined) ?? {};
-  const ignore = Array.isArray(meta.ignore) ? (meta.ignore as unknown[]).filter(x => typeof x === 'string') : [];
-  if ((ignore as string[]).some(id => id.toUpperCase() === rule.toUpperCase())) {
+  const ignore = Array.isArray(meta.ignore)
+    ? (meta.ignore as unknown[]).filter((x): x is string => typeof x === 'string')
+    : [];
+  const known = new Set(ignore.map(id => id.toUpperCase()));
+  const added = ids.filter(id => !known.has(id.toUpperCase()));
+  if (added.length === 0) {
     return false;
   }
-  model.setMetadata('mlsec', { ...meta, ignore: [...ignore, rule] });
+  model.setMetadata('mlsec', { ...meta, ignore: [...ignore, ...added] });
   return true;
 }
 

@@ -242,10 +242,10 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
     super(panel, env);
     this.handlers = {
       explain: rule => env.explain(rule),
-      ignoreInNotebook: rule => {
+      ignoreInNotebook: ids => {
         const model = this.panel.content.model;
         if (model) {
-          ignoreInNotebook(model, rule);
+          ignoreInNotebook(model, ids);
         }
       }
     };

@@ -10,8 +10,8 @@ import { IMlsecDiagnostic, Severity } from './types';
 export interface IDiagnosticHandlers {
   /** Show the rule's explanation (the `mlsec:explain-rule` command). */
   explain(rule: string): void;
-  /** Ignore the rule in this notebook; null where there is no notebook (a .py file). */
-  ignoreInNotebook: ((rule: string) => void) | null;
+  /** Ignore the finding's ids in this notebook; null where there is no notebook (a .py file). */
+  ignoreInNotebook: ((ids: string[]) => void) | null;
 }
 
 const CM_SEVERITY: Record<Severity, Diagnostic['severity']> = {
@@ -46,7 +46,7 @@ export function toCodeMirror(d: IMlsecDiagnostic, handlers: IDiagnosticHandlers)
     actions.push({
       name: `Ignore ${d.rule} in this notebook`,
       markClass: 'mlsec-action-ignore-rule',
-      apply: () => ignoreInNotebook(d.rule)
+      apply: () => ignoreInNotebook(d.ids.length ? d.ids : [d.rule])
     });
   }
   return {

@@ -220,7 +220,8 @@ def test_typing_is_linted_after_debounce_and_ignore_on_line(lab, page):
     page.locator(".cm-tooltip-lint .cm-diagnosticAction", has_text="Ignore MLS101 in this notebook").first.click()
     marks(page, 2, "high").first.wait_for(state="detached", timeout=10_000)
     meta = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.model.getMetadata('mlsec')")
-    assert meta == {"ignore": ["MLS101"]}
+    assert meta == {"ignore": ["MLS101", "B301"]}  # bandit's id for the same call goes too
+    page.wait_for_function("() => !document.querySelector('.jp-Cell[data-windowed-list-index=\"2\"] .mlsec-mark')")
     page.screenshot(path=str(H.ARTIFACTS / "ignored.png"))
 
 
