@@ -283,3 +283,19 @@ def dismiss_dialogs(page) -> None:
             return
         button.first.click()
         page.wait_for_timeout(200)
+
+
+def scroll_until(page, index: int, locator, timeout: float = 30.0):
+    """Scroll cell `index` into view until `locator` (inside it) shows up: cells above it may still be
+    rendering (windowing "defer") and push it back out of view, and mlsec draws on editors as they come
+    on screen."""
+    deadline = time.time() + timeout
+    while True:
+        scroll_to_cell(page, index)
+        cell(page, index).scroll_into_view_if_needed()
+        if locator.count() > 0:
+            locator.first.scroll_into_view_if_needed()
+            return locator.first
+        if time.time() > deadline:
+            raise TimeoutError(f"{locator} did not appear in cell {index} within {timeout}s")
+        page.wait_for_timeout(400)

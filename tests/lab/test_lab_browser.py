@@ -255,10 +255,7 @@ def test_windowed_notebooks_far_cells_get_diagnostics(lab, browser):
             try:
                 open_notebook(page, lab, f"long-{mode}.ipynb", cells)
                 page.wait_for_function("() => Number(document.querySelector('.mlsec-status')?.dataset.count) >= 1")
-                H.scroll_to_cell(page, 119)
-                mark = marks(page, 119, "high").first
-                mark.wait_for(timeout=20_000)
-                mark.scroll_into_view_if_needed()
+                mark = H.scroll_until(page, 119, marks(page, 119, "high"))
                 # text_content: headless chromium does not paint content-visibility:auto cells in
                 # screenshots/innerText until a later frame; the mark itself is what is checked
                 assert mark.text_content() == "pickle.loads(b)", mode
