@@ -32,3 +32,52 @@ def test_python_compatible_kernels_are_analysed():
 
     assert load_notebook_text(nb({"name": "coconut", "file_extension": ".py"})).is_python
     assert not load_notebook_text(nb({"name": "R", "file_extension": ".r"})).is_python
+
+
+# ---------------------------------------------------------------------------------------------
+# The in-memory cell cache: keyed on the part of the context a cell reads
+
+
+def _count_parses(monkeypatch):
+    from mlsec import parsing
+
+    seen: list[str] = []
+    real = parsing.parse_cell
+    monkeypatch.setattr(parsing, "parse_cell", lambda py, slot=None: seen.append(py) or real(py, slot))
+    return seen
+
+
+def test_new_variable_mid_notebook_reanalyses_only_cells_that_use_it(monkeypatch):
+    from mlsec.config import Config
+    from mlsec.engine import analyze
+    from mlsec.source import from_cells
+
+    cells = ["import pickle\nimport requests\n"]
+    cells += [f"data_{i} = pickle.load(open('d{i}.pkl', 'rb'))\n" for i in range(20)]
+    cells += ["obj = pickle.loads(blob)\n"]
+    config = Config(bandit=False)
+    first = analyze(from_cells(cells, "cache-scope.ipynb"), config)
+    assert sum(f.rule_id == "MLS101" for f in first.findings) == 21
+    seen = _count_parses(monkeypatch)
+    edited = list(cells)
+    edited[5] = edited[5] + "blob = requests.get(url)\n"  # a new variable, used by the last cell only
+    report = analyze(from_cells(edited, "cache-scope.ipynb"), config)
+    assert seen == [edited[5], edited[-1]]
+    last = [f for f in report.findings if f.cell_index == len(cells) - 1]
+    assert last and any("download" in n for f in last for n in f.notes)  # the replayed context reached it
+
+
+def test_cached_cells_replay_their_imports_for_later_cells(monkeypatch):
+    from mlsec.config import Config
+    from mlsec.engine import analyze
+    from mlsec.source import from_cells
+
+    cells = ["import joblib as jb\n", "x = 1\n", "m = jb.load(p)\n"]
+    config = Config(bandit=False)
+    assert [f.rule_id for f in analyze(from_cells(cells, "replay.ipynb"), config).findings] == ["MLS101"]
+    # the first cell is a cache hit now; its alias must still reach the edited last cell
+    edited = cells[:2] + ["m = jb.load(q)\n"]
+    assert [f.rule_id for f in analyze(from_cells(edited, "replay.ipynb"), config).findings] == ["MLS101"]
+    # and rebinding the alias in the middle changes what the (cached) last cell means
+    rebound = [cells[0], "jb = object()\n", edited[2]]
+    assert analyze(from_cells(rebound, "replay.ipynb"), config).findings == []

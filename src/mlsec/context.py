@@ -7,9 +7,9 @@ cell (cheap) so that even cells no rule looks at still contribute their imports.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 BUILTIN_NAMES = frozenset(dir(builtins))
 
@@ -64,6 +64,20 @@ class Origin:
         return f"comes from a download ({self.how}, {where})"
 
 
+_NOTHING: frozenset = frozenset()
+_THIS_CELL: Any = type("_ThisCell", (), {"__repr__": lambda self: "THIS_CELL"})()
+
+
+@dataclass(frozen=True)
+class ContextDelta:
+    """A cell's changes to each table of the context: (entries set, keys removed)."""
+
+    aliases: tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+    instances: tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+    downloaded: tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+    urls: tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]
+
+
 @dataclass
 class Context:
     """Facts known before a cell runs. Copy-on-write per cell via `fork()`."""
@@ -72,35 +86,72 @@ class Context:
     instances: dict[str, str] = field(default_factory=dict)  # local name -> 'requests.Session()'
     downloaded: dict[str, Origin] = field(default_factory=dict)  # variable name or literal path -> origin
     urls: dict[str, str] = field(default_factory=dict)  # name -> URL literal it holds (`url = "http://..."`)
-    # memo of fingerprint(); set by `freeze()` once the engine is done changing this context
-    _fp: str | None = field(default=None, repr=False, compare=False)
+    # memo of imported(): changes only when an import does
+    _imported: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def fork(self) -> "Context":
-        """A copy to change. The copy carries no fingerprint memo (it is about to change)."""
-        return Context(dict(self.aliases), dict(self.instances), dict(self.downloaded), dict(self.urls))
+        """A copy to change."""
+        c = Context(dict(self.aliases), dict(self.instances), dict(self.downloaded), dict(self.urls))
+        c._imported = self._imported
+        return c
 
-    def freeze(self, fingerprint: str | None = None) -> "Context":
-        """Memoize the fingerprint: the engine calls this on a context it will no longer change, so
-        that a long notebook does not re-hash its whole growing context for every cell."""
-        self._fp = fingerprint or self._compute_fingerprint()
-        return self
+    def imported(self) -> frozenset[str]:
+        """Every library name imported so far (`flask.Flask`, `pickle`...): what whole-notebook questions
+        such as "was gradio imported?" read."""
+        if self._imported is None:
+            self._imported = frozenset(q for q in self.aliases.values() if q)
+        return self._imported
 
-    def fingerprint(self) -> str:
-        if self._fp is not None:
-            return self._fp
-        return self._compute_fingerprint()
+    # -- what one cell depends on ------------------------------------------------------------------
+    def scope_key(self, names: frozenset[str], source: str) -> tuple:
+        """The part of this context a cell with these identifiers and this text can read: the entries
+        under names it mentions (or, for downloaded file paths, text it contains) and the set of imported
+        libraries. A cell's findings and its changes to the context are a function of its text and of
+        this key, so a cache keyed on it survives edits elsewhere (a new variable in cell 3 does not make
+        cell 80 stale)."""
+        a, i, u, d = self.aliases, self.instances, self.urls, self.downloaded
+        return (
+            self.imported(),
+            frozenset((k, a[k]) for k in a.keys() & names) if a else _NOTHING,
+            frozenset((k, i[k]) for k in i.keys() & names) if i else _NOTHING,
+            frozenset((k, u[k]) for k in u.keys() & names) if u else _NOTHING,
+            frozenset((k, o.how, o.cell_index, o.line) for k, o in d.items()
+                      if k in names or (not k.isidentifier() and k in source)) if d else _NOTHING,
+        )
 
-    def _compute_fingerprint(self) -> str:
-        h = hashlib.blake2b(digest_size=10)
-        for part in (self.aliases, self.instances):
-            for k in sorted(part):
-                h.update(f"{k}\x1f{part[k]}\x1e".encode())
-        for k in sorted(self.downloaded):
-            o = self.downloaded[k]
-            h.update(f"{k}\x1f{o.how}\x1f{o.cell_index}\x1f{o.line}\x1e".encode())
-        for k in sorted(self.urls):
-            h.update(f"u{k}\x1f{self.urls[k]}\x1e".encode())
-        return h.hexdigest()
+    def delta_from(self, before: "Context", cell_index: int | None) -> "ContextDelta | None":
+        """What a cell changed, to replay on another context with the same `scope_key` (None: nothing)."""
+        changes = []
+        for mine, theirs in ((self.aliases, before.aliases), (self.instances, before.instances),
+                             (self.downloaded, before.downloaded), (self.urls, before.urls)):
+            set_ = tuple((k, v) for k, v in mine.items() if k not in theirs or theirs[k] != v)
+            gone = tuple(k for k in theirs if k not in mine)
+            changes.append((set_, gone))
+        if not any(s or g for s, g in changes):
+            return None
+        # a download this cell made names the cell; a cached replay may be at another index
+        s, g = changes[2]
+        changes[2] = (tuple((k, Origin(o.how, _THIS_CELL, o.line) if o.cell_index == cell_index else o)
+                            for k, o in s), g)
+        return ContextDelta(*changes)
+
+    def apply(self, delta: "ContextDelta | None", cell_index: int | None) -> "Context":
+        """This context with a cell's changes replayed (self when there are none: contexts handed on by
+        the engine are never changed in place)."""
+        if delta is None:
+            return self
+        c = self.fork()
+        for table, (set_, gone) in ((c.aliases, delta.aliases), (c.instances, delta.instances),
+                                    (c.downloaded, delta.downloaded), (c.urls, delta.urls)):
+            for k in gone:
+                table.pop(k, None)
+            for k, v in set_:
+                if table is c.downloaded and v.cell_index is _THIS_CELL:
+                    v = Origin(v.how, cell_index, v.line)
+                table[k] = v
+        if delta.aliases[0] or delta.aliases[1]:
+            c._imported = None
+        return c
 
     # -- resolution ------------------------------------------------------------------------------
     def resolve_dotted(self, dotted: str) -> str | None:
@@ -121,7 +172,7 @@ class Context:
     # -- learning from a cell ----------------------------------------------------------------------
     def learn_from_text(self, python: str) -> None:
         """Cheap scan for imports, definitions and `x = Something(...)` in a cell's Python text."""
-        self._fp = None
+        self._imported = None
         if "import" in python:
             for m in _FROM_RE.finditer(python):
                 mod = m.group("mod")

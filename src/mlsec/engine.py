@@ -6,8 +6,9 @@ Per document, in cell order:
   collects calls, assignments, strings and dict items -> rules -> positions only if something fired.
 Specials (shell/magic lines) and text (outputs, metadata, non-Python magic bodies) go to the text
 hooks. Then: bandit bridge, merge, suppressions, config filters, masking, sort.
-Per-cell results are cached in memory by (cell text, context fingerprint, rule set), which is what
-makes re-linting one edited cell of a long notebook cheap for the magic and the server.
+Per-cell results are cached in memory by (cell text, rule set, the part of the context the cell can
+read): re-linting one edited cell of a long notebook re-analyses that cell and the later cells that
+use what it changed, not every later cell. That is what the magic and the server rely on.
 """
 from __future__ import annotations
 
@@ -373,8 +374,24 @@ def ruleset_for(config: Config) -> RuleSet:
 # Cell analysis
 
 
-_CELL_CACHE: "OrderedDict[tuple[str, str, str], tuple[list[Finding], Context]]" = OrderedDict()
+class _CellEntry:
+    """What the cell cache knows of one cell text: its identifiers, and for each scope of context it was
+    analysed in (`Context.scope_key`), its findings and its changes to the context."""
+
+    __slots__ = ("names", "variants")
+
+    def __init__(self, names: frozenset[str]):
+        self.names = names
+        self.variants: dict[tuple, tuple[list[Finding], Any]] = {}
+
+
+# (cell source, rule-set fingerprint) -> entry; bounded by entries and by the bytes of the cell texts
+_CELL_CACHE: "OrderedDict[tuple[str, str], _CellEntry]" = OrderedDict()
 _CELL_CACHE_MAX = 50_000
+_CELL_CACHE_MAX_BYTES = 64 * 1024 * 1024
+_CELL_CACHE_BYTES = 0
+_VARIANTS_MAX = 8
+_NAME_RE = re.compile(r"[^\W\d]\w*")
 
 
 _NO_CHILDREN_FIELDS = frozenset(
@@ -615,18 +632,23 @@ def split_commands(text: str) -> list[list[str]]:
 
 
 def analyze_cell(
-    cell: Cell, context: Context, rs: RuleSet, *, use_cache: bool = True
+    cell: Cell, context: Context, rs: RuleSet, *, use_cache: bool = True, slot: Any = None
 ) -> tuple[list[Finding], Context]:
-    """Findings of one cell (positions relative to the cell) and the context after it."""
+    """Findings of one cell (positions relative to the cell) and the context after it. `slot` names
+    where the cell lives (document path, cell id): an edited cell then re-parses only what changed."""
     if not cell.is_code:
         return [], context
-    before_fp = context.fingerprint()
-    key = (cell.digest, before_fp, rs.fingerprint)
+    entry = scope = None
     if use_cache:
-        hit = _CELL_CACHE.get(key)
-        if hit is not None:
-            _CELL_CACHE.move_to_end(key)
-            return [replace(f, notes=list(f.notes)) for f in hit[0]], hit[1].fork().freeze(hit[1].fingerprint())
+        ekey = (cell.source, rs.fingerprint)
+        entry = _CELL_CACHE.get(ekey)
+        names = entry.names if entry is not None else frozenset(_NAME_RE.findall(cell.source))
+        scope = context.scope_key(names, cell.source)
+        if entry is not None:
+            _CELL_CACHE.move_to_end(ekey)
+            hit = entry.variants.get(scope)
+            if hit is not None:
+                return [replace(f, notes=list(f.notes)) for f in hit[0]], context.apply(hit[1], cell.index)
     out: list[Finding] = []
     after = context.fork()
     try:
@@ -657,10 +679,10 @@ def analyze_cell(
     elif wanted and py.strip() and _too_deeply_nested(py):  # libcst's native parser segfaults on these
         out.append(_syntax_finding(SyntaxError(f"brackets nested more than {MAX_NESTING} deep"), cell))
     elif wanted and py.strip():
-        import libcst as cst
+        from .parsing import parse_cell
 
         try:
-            module = cst.parse_module(py)
+            module = parse_cell(py, slot)
         except Exception as exc:  # ParserSyntaxError, and RecursionError on pathological input
             out.append(_syntax_finding(exc, cell))
         else:
@@ -669,21 +691,32 @@ def analyze_cell(
     elif py.strip() and n_lines <= MAX_CELL_LINES and not _too_deeply_nested(py):
         # No rule wants this cell, but a cell that does not parse still gets its one diagnostic;
         # the stdlib parser is an order of magnitude cheaper than libcst for that yes/no question.
-        import ast
+        from .parsing import parse_ast
 
         try:
-            compile(py, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+            parse_ast(py)
         except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
             out.append(_syntax_finding(exc, cell))
         except (RecursionError, MemoryError):
             out.append(_syntax_finding(SyntaxError("too deeply nested to parse"), cell))
     _fix_positions(out, cell)
-    after.freeze()  # done changing it: the next cell's cache key reuses this fingerprint
     if use_cache:
-        _CELL_CACHE[key] = ([replace(f, notes=list(f.notes)) for f in out], after.fork().freeze(after.fingerprint()))
-        if len(_CELL_CACHE) > _CELL_CACHE_MAX:
-            _CELL_CACHE.popitem(last=False)
+        _remember(ekey, entry, names, scope, out, after.delta_from(context, cell.index))
     return out, after
+
+
+def _remember(ekey: tuple[str, str], entry: "_CellEntry | None", names: frozenset[str], scope: tuple,
+              out: list[Finding], delta: Any) -> None:
+    global _CELL_CACHE_BYTES
+    if entry is None:
+        entry = _CELL_CACHE[ekey] = _CellEntry(names)
+        _CELL_CACHE_BYTES += len(ekey[0])
+        while len(_CELL_CACHE) > _CELL_CACHE_MAX or (_CELL_CACHE_BYTES > _CELL_CACHE_MAX_BYTES and len(_CELL_CACHE) > 1):
+            old, _ = _CELL_CACHE.popitem(last=False)
+            _CELL_CACHE_BYTES -= len(old[0])
+    entry.variants[scope] = ([replace(f, notes=list(f.notes)) for f in out], delta)
+    if len(entry.variants) > _VARIANTS_MAX:  # the same cell text under many different contexts
+        entry.variants.pop(next(iter(entry.variants)))
 
 
 MAX_NESTING = 200  # CPython's own limit; libcst 1.x crashes the process (segfault) at about 1,500
@@ -769,7 +802,8 @@ def analyze(
             continue
         if document.is_python:
             try:
-                cell_findings, context = analyze_cell(cell, context, rs, use_cache=use_cache)
+                slot = (document.path, cell.id or cell.index) if use_cache else None
+                cell_findings, context = analyze_cell(cell, context, rs, use_cache=use_cache, slot=slot)
             except RecursionError:
                 cell_findings = [_syntax_finding(SyntaxError("nesting too deep to analyse"), cell)]
             except Exception as exc:  # a bug in a rule must not lose the rest of the scan

@@ -39,7 +39,7 @@ def host_value(node, ctx) -> str | None:
 
 def imported(ctx, prefix: str) -> bool:
     """Whether any module or name under `prefix` was imported earlier in the notebook."""
-    return any(q == prefix or q.startswith(prefix + ".") for q in ctx.context.aliases.values() if q)
+    return any(q == prefix or q.startswith(prefix + ".") for q in ctx.context.imported())
 
 
 def unresolved_method(call: Call, method: str) -> bool:

@@ -534,7 +534,7 @@ tools, and keep a human approval step for actions that change data.
             return
         cls = call.name
         if cls in _PY_REPL_CLASSES and (call.qualname is None or "langchain" in call.qualname):
-            if call.qualname is None and not any("langchain" in q for q in ctx.context.aliases.values() if q):
+            if call.qualname is None and not any("langchain" in q for q in ctx.context.imported()):
                 return
             ctx.report(self, call.node, message=self.message.format(
                 what=f"`{cls}()` gives an agent a Python REPL", effect="runs in your kernel, unsandboxed"))
