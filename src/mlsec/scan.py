@@ -278,7 +278,9 @@ def analyse_file(path: str, config: Config, data: bytes | None = None) -> FileRe
     from .engine import analyze
 
     try:
-        report = analyze(doc, config)
+        # use_cache=False: a batch scan sees each cell once (the on-disk cache is per file); the
+        # in-memory cell cache is for the magic and the server, which lint the same notebook again
+        report = analyze(doc, config, use_cache=False)
     except Exception as exc:  # a bug in mlsec must not end the scan
         return FileResult(errors=[FileError(path, f"internal error, please report it: {type(exc).__name__}: {exc}")],
                           failed=True)
