@@ -103,3 +103,120 @@ def test_findings_have_cell_ids_where_the_notebook_has_them(corpus_report):
             continue
         cell = _cells(f.file)[f.cell_index]
         assert f.cell_id == (cell.get("id") if isinstance(cell.get("id"), str) else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The caches that make re-linting fast must not change a single finding. Checked over every notebook.
+
+
+@pytest.fixture(scope="module")
+def corpus_docs():
+    if not CORPUS.is_dir():
+        message = f"corpus not found at {CORPUS}"
+        if os.environ.get("MLSEC_REQUIRE_CORPUS") == "1":
+            pytest.fail(message + " and MLSEC_REQUIRE_CORPUS=1")
+        pytest.skip(message)
+    from mlsec.source import SourceError, load_path
+
+    docs = []
+    for path in sorted(CORPUS.rglob("*.ipynb")):
+        try:
+            docs.append(load_path(str(path)))
+        except SourceError:
+            pass
+    assert len(docs) > 1000
+    return docs
+
+
+def _key(findings) -> list[tuple]:
+    return sorted((f.rule_id, tuple(f.ids), f.cell_index, f.line, f.col, f.end_line, f.end_col, f.message,
+                   tuple(f.notes), f.severity) for f in findings)
+
+
+def test_cell_cache_gives_what_a_fresh_analysis_gives_after_edits(corpus_docs):
+    """The in-memory cell cache keys each cell on the part of the context it can read (`scope_key`) and
+    replays its changes to the context. Insert a cell that rebinds names and imports a module in the
+    middle of every notebook, analyse with the warm cache, and compare with an analysis without it."""
+    from dataclasses import replace as dc_replace
+
+    from mlsec.engine import analyze
+    from mlsec.source import Cell
+
+    config = Config(bandit=False, enable=["ALL"])
+    differ = []
+    for doc in corpus_docs:
+        if not doc.is_python:
+            continue
+        analyze(doc, config)  # warm
+        code = [c for c in doc.cells if c.is_code]
+        if len(code) < 3:
+            continue
+        mid = code[len(code) // 2]
+        names = re.findall(r"^([A-Za-z_]\w*)\s*=", "\n".join(c.source for c in code[: len(code) // 2]), re.M)[:3]
+        inserted = "import pickle as pd\nimport dill as np\n" + "".join(f"{n} = open('x.pkl', 'rb')\n" for n in names)
+        cells = []
+        for c in doc.cells:
+            if c is mid:
+                cells.append(Cell(source=inserted, index=None))
+            cells.append(c)
+        edited = dc_replace(doc, cells=[dc_replace(c, index=i) for i, c in enumerate(cells)])
+        warm = analyze(edited, config)
+        cold = analyze(edited, config, use_cache=False)
+        if _key(warm.findings) != _key(cold.findings):
+            differ.append(doc.path)
+    assert differ == [], differ[:5]
+
+
+def test_statement_level_reparse_gives_the_whole_parse_tree(corpus_docs):
+    """`parsing.parse_cell` rebuilds an edited cell's tree from the old tree's statements; it must be
+    exactly the tree libcst gives for the whole cell."""
+    import libcst as cst
+
+    from mlsec import parsing
+    from mlsec.syntax import python_of
+
+    checked = 0
+    for doc in corpus_docs:
+        for cell in doc.cells:
+            if not cell.is_code:
+                continue
+            py = python_of(cell.source)
+            pieces = parsing.split_statements(py)
+            if pieces is None:
+                continue
+            try:
+                whole = cst.parse_module(py)
+            except Exception:
+                continue
+            k = len(pieces) // 2
+            before = "".join(pieces[:k] + ["edited = 1\n"] + pieces[k + 1:])
+            slot = ("corpus-test", doc.path, cell.index)
+            try:
+                parsing.parse_cell(before, slot)
+            except Exception:
+                continue
+            rebuilt = parsing.parse_cell(py, slot)
+            assert rebuilt.code == py, (doc.path, cell.index)
+            assert rebuilt.deep_equals(whole), (doc.path, cell.index)
+            checked += 1
+    assert checked > 1000
+
+
+def test_bandit_statement_cache_matches_whole_cell_visits(corpus_docs, monkeypatch):
+    """Bandit runs statement by statement (cached) in long cells; the results must be those of a visit
+    of the whole cell, cold and warm."""
+    config = Config(bandit=True)
+
+    def run(doc, whole: bool):
+        bandit_bridge._CELL_CACHE.clear()
+        monkeypatch.setattr(bandit_bridge, "_STMT_MIN", 10**9 if whole else 4)
+        return _key(bandit_bridge.run(doc, config))
+
+    differ = []
+    for doc in corpus_docs:
+        if not doc.is_python:
+            continue
+        expected = run(doc, whole=True)
+        if run(doc, whole=False) != expected or run(doc, whole=False) != expected:
+            differ.append(doc.path)
+    assert differ == [], differ[:5]

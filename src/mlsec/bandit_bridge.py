@@ -53,7 +53,7 @@ import io
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import secrets as _secrets
@@ -322,6 +322,7 @@ class _Runner:
         v = self.visitor_cls("./notebook.py", None, self.manager.b_ma, self.testset, False, {}, self.manager.metrics)
         v.tester = v.Tester(self.testset, False, {}, self.manager.metrics)
         v.active_types = set(self.testset.tests) | v.VISITED
+        v.runner_key = self.key  # results depend on the active tests: part of every cache key
         return v
 
 
@@ -399,6 +400,18 @@ def _visitor_class() -> Any:
                         self.post_visit(value)
                     else:
                         self.generic_visit(value)
+
+        def visit_top(self, item: ast.AST, sibling: ast.AST | None, parent: ast.AST) -> None:
+            """One top-level statement, exactly as `generic_visit(module)` visits it."""
+            item._bandit_sibling = sibling
+            item._bandit_parent = parent
+            if item.__class__.__name__ in self.active_types:
+                self.pre_visit(item)
+                self.visit(item)
+                self.generic_visit(item)
+                self.post_visit(item)
+            else:
+                self.generic_visit(item)
 
         def update_scores(self, scores: Any) -> None:  # scores are bandit's CLI summary; unused
             return None
@@ -505,9 +518,13 @@ def _hits(visitor: Any, tree: ast.Module, python: str, nosec: dict[int, set[str]
     visitor.generic_visit(tree)
     if any(ch in python for ch in _BIDI):
         visitor.run_file_tests(python.encode("utf-8"))
+    return _take_hits(visitor, start, python.split("\n"))
+
+
+def _take_hits(visitor: Any, start: int, lines: list[str]) -> list[_Hit]:
+    """The visitor's results since `start`, removed from it, in cell coordinates."""
     new = visitor.tester.results[start:]
     del visitor.tester.results[start:]
-    lines = python.split("\n")
     out = []
     for r in new:
         line = r.lineno if isinstance(r.lineno, int) else (r.lineno[0] if r.lineno else 1)
@@ -548,49 +565,44 @@ def _state_key(visitor: Any) -> str:
     return h.hexdigest()
 
 
-def _python_of(cell: "Cell") -> str:
-    from .syntax import transform
-
-    try:
-        return transform(cell.source).python
-    except Exception:  # IPython's tokenizer gave up: the engine treats the text as Python too
-        return cell.source
-
-
 def run(document: "Document", config: "Config") -> list[Finding]:
-    """Bandit's results for the document's code cells, as Findings in cell coordinates."""
+    """Bandit's results for the document's code cells, as Findings in cell coordinates.
+
+    Per cell, cached by (its Python, the import table before it, the test set). The cache entry also
+    holds the import table after the cell and its key, so a run of cached cells neither hashes nor
+    copies import tables: the visitor is brought up to date only before a cell that must be visited."""
     from .engine import IGNORE_TAG, MAX_CELL_LINES
+    from .syntax import python_of
 
     active = active_ids(config)
     if not active:
         return []
     runner = _runner(active)
     visitor = runner.visitor()
+    state = _state_key(visitor)  # the import table's key before the next cell
+    stale: tuple | None = None  # a cached cell's import table, not yet copied into the visitor
     findings: list[Finding] = []
     for cell in document.cells:
         if not cell.is_code:
             continue
-        python = _python_of(cell)
+        python = python_of(cell.source)
         if not python.strip() or python.count("\n") > MAX_CELL_LINES:
             continue
-        key = (
-            hashlib.blake2b(python.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest(),
-            _state_key(visitor),
-            runner.key,
-        )
+        key = (python, state, runner.key)
         with _LOCK:
             hit = _CELL_CACHE.get(key)
             if hit is not None:
                 _CELL_CACHE.move_to_end(key)
         if hit is not None:
-            hits, imports, aliases = hit
-            visitor.imports.clear()
-            visitor.imports.update(imports)
-            visitor.import_aliases.clear()
-            visitor.import_aliases.update(aliases)
+            hits, imports, aliases, state = hit
+            stale = (imports, aliases)
         else:
-            hits = _run_cell(visitor, python)
-            entry = (tuple(hits), frozenset(visitor.imports), tuple(visitor.import_aliases.items()))
+            if stale is not None:
+                _restore(visitor, *stale)
+                stale = None
+            hits = tuple(_run_cell(visitor, python))
+            state = _state_key(visitor)
+            entry = (hits, frozenset(visitor.imports), tuple(visitor.import_aliases.items()), state)
             with _LOCK:
                 _CELL_CACHE[key] = entry
                 while len(_CELL_CACHE) > _CELL_CACHE_MAX:
@@ -606,17 +618,99 @@ def run(document: "Document", config: "Config") -> list[Finding]:
 
 
 def _run_cell(visitor: Any, python: str) -> list[_Hit]:
+    from .parsing import parse_ast
+
     try:
-        tree = ast.parse(python)
+        tree = parse_ast(python)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return []  # the engine reports the cell as MLS001; bandit goes on with the next cell
     start = len(visitor.tester.results)
     try:
+        by_statement = _by_statement(visitor, tree, python)
+        if by_statement is not None:
+            return by_statement
         return _hits(visitor, tree, python, _nosec_lines(python))
     except RecursionError:  # nesting deeper than bandit's recursive walk allows
         del visitor.tester.results[start:]
         visitor.namespace = "notebook"
         return []
+
+
+_STMT_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_STMT_CACHE_MAX = 8192
+_STMT_MIN = 4  # statements in a cell before visiting them one by one pays
+
+
+def _by_statement(visitor: Any, tree: ast.Module, python: str) -> list[_Hit] | None:
+    """A cell's results statement by statement, each cached by (its text, where its next sibling starts,
+    the import table before it). Bandit's tests look at one statement and the import table (kept on the
+    visitor); the next sibling's line is what bandit's `linerange` reads beyond the statement. So an
+    edit to one line of a long cell re-runs bandit on one statement. None: visit the cell whole
+    (`# nosec` comments, bidi characters, statements sharing a line, short cells)."""
+    body = tree.body
+    if len(body) < _STMT_MIN or "nosec" in python or any(ch in python for ch in _BIDI):
+        return None
+    spans = []
+    prev_end = 0
+    for stmt in body:
+        decorators = getattr(stmt, "decorator_list", None)
+        first = min([stmt.lineno, *(d.lineno for d in decorators)]) if decorators else stmt.lineno
+        last = stmt.end_lineno or stmt.lineno
+        if first <= prev_end:
+            return None
+        spans.append((first, last))
+        prev_end = last
+    lines = python.split("\n")
+    visitor.nosec_lines = {}
+    visitor.tester.nosec_lines = {}
+    state = _state_key(visitor)
+    stale: tuple | None = None
+    out: list[_Hit] = []
+    for i, (stmt, (first, last)) in enumerate(zip(body, spans)):
+        sibling = body[i + 1] if i + 1 < len(body) else None
+        text = "\n".join(lines[first - 1:last])
+        key = (text, sibling.lineno - first if sibling is not None else None, state, visitor.runner_key)
+        with _LOCK:
+            hit = _STMT_CACHE.get(key)
+            if hit is not None:
+                _STMT_CACHE.move_to_end(key)
+        if hit is not None:
+            rel, after = hit
+            if after is not None:
+                state, stale = after[0], after[1:]
+        else:
+            if stale is not None:
+                _restore(visitor, *stale)
+                stale = None
+            start = len(visitor.tester.results)
+            visitor.visit_top(stmt, sibling, tree)
+            hits = _take_hits(visitor, start, lines)
+            rel = tuple(_shift(h, 1 - first) for h in hits)
+            after = None
+            if "import" in text:  # only imports change the table
+                new_state = _state_key(visitor)
+                if new_state != state:
+                    state = new_state
+                    after = (state, frozenset(visitor.imports), tuple(visitor.import_aliases.items()))
+            with _LOCK:
+                _STMT_CACHE[key] = (rel, after)
+                while len(_STMT_CACHE) > _STMT_CACHE_MAX:
+                    _STMT_CACHE.popitem(last=False)
+        out.extend(_shift(h, first - 1) for h in rel)
+    if stale is not None:
+        _restore(visitor, *stale)
+    return out
+
+
+def _restore(visitor: Any, imports: frozenset[str], aliases: tuple[tuple[str, str], ...]) -> None:
+    visitor.imports.clear()
+    visitor.imports.update(imports)
+    visitor.import_aliases.clear()
+    visitor.import_aliases.update(aliases)
+
+
+def _shift(h: _Hit, by: int) -> _Hit:
+    return h if not by else replace(h, line=h.line + by, end_line=h.end_line + by)
 
 
 def _finding(h: _Hit, cell: "Cell") -> Finding | None:

@@ -84,6 +84,28 @@ def _join_continued(lines: list[str], start: int) -> int:
     return end
 
 
+_PYTHON_OF: dict[str, str] = {}
+_PYTHON_OF_MAX = 4096
+
+
+def python_of(source: str) -> str:
+    """Just the Python of `transform(source)`, memoized by text (the bandit bridge asks for every cell
+    on every lint; an immutable string is safe to share). Never raises: text IPython's tokenizer gives
+    up on is returned as it is, as the engine treats it."""
+    py = _PYTHON_OF.get(source)
+    if py is not None:
+        return py
+    try:
+        py = transform(source).python
+    except Exception:
+        py = source
+    if len(source) <= 1_000_000:
+        if len(_PYTHON_OF) >= _PYTHON_OF_MAX:  # oldest first; pop(..., None): safe between threads
+            _PYTHON_OF.pop(next(iter(_PYTHON_OF), None), None)
+        _PYTHON_OF[source] = py
+    return py
+
+
 def transform(source: str) -> CellCode:
     """Turn one cell's IPython source into Python with the same lines, plus its specials."""
     if "\r" in source:
