@@ -46,3 +46,35 @@ def test_every_rule_is_complete():
         assert "**Why**" in r.explanation and "**Fix**" in r.explanation, r.id
         assert r.VALID and r.INVALID, f"{r.id} needs VALID and INVALID examples"
         assert r.cwe is None or isinstance(r.cwe, int)
+
+
+FIX_EXAMPLES = [(r, e) for r, e in EXAMPLES if isinstance(e, Invalid) and e.expected_replacement is not None]
+
+
+@pytest.mark.parametrize(
+    "rule,example", FIX_EXAMPLES, ids=[f"{r.id}-fix-{i}" for i, (r, e) in enumerate(FIX_EXAMPLES)]
+)
+def test_rule_fix_example(rule, example):
+    """The rule's fix turns the INVALID example into the expected code, which parses and is clean."""
+    from mlsec.fix import apply_to_text, parses
+
+    cfg = Config(bandit=False, enable=[rule.id])
+    report = analyze(_doc(example), cfg, use_cache=False)
+    mine = [f for f in report.findings if f.rule_id == rule.id]
+    assert mine and all(f.fix is not None for f in mine), [f.to_dict() for f in mine]
+    for f in mine:
+        assert f.fix["safe"] == (rule.fixable == "safe") or rule.fixable == "sometimes", (rule.id, f.fix)
+        assert f.fix["title"]
+    result = apply_to_text(example.code, mine)
+    assert not result.skipped, result.skipped
+    assert result.text == example.expected_replacement
+    assert parses(result.text)
+    again = analyze(from_string(result.text, path="example.py"), cfg, use_cache=False)
+    assert not [f for f in again.findings if f.rule_id == rule.id], [f.message for f in again.findings]
+
+
+def test_fixable_rules_have_fix_examples():
+    for r in all_rules():
+        has_example = any(isinstance(e, Invalid) and e.expected_replacement is not None for e in r.INVALID)
+        assert r.fixable in (None, "safe", "unsafe", "sometimes"), r.id
+        assert has_example == (r.fixable is not None), f"{r.id}: fixable={r.fixable!r} but fix examples: {has_example}"

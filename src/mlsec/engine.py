@@ -129,6 +129,7 @@ class RuleContext:
         self.context = context
         self._out = out
         self._pending: list[tuple[Finding, Any]] = []  # findings waiting for a node position
+        self._pending_fixes: list[Finding] = []  # findings whose fix edits name nodes (rules/fixes.py)
         self._module = None
         self.lines = cell.source.splitlines()
         self.assigns: list[Any] = []  # this cell's assignments in source order, set by _walk
@@ -209,6 +210,8 @@ class RuleContext:
             f.line, f.col, f.end_line, f.end_col = span
         elif node is not None:
             self._pending.append((f, node))
+        if fix is not None and fix.get("anchored"):
+            self._pending_fixes.append(f)
         self._out.append(f)
         return f
 
@@ -231,10 +234,15 @@ class RuleContext:
         return self.report(rule, span=span, **kw)
 
     def resolve_positions(self, module: Any) -> None:
-        if not self._pending:
+        if not self._pending and not self._pending_fixes:
             return
-        spans = _text_spans(module, self.code.python, [n for _, n in self._pending])
-        if len(spans) < len({id(n) for _, n in self._pending}):
+        nodes = [n for _, n in self._pending]
+        if self._pending_fixes:
+            from .rules.fixes import anchor_nodes
+
+            nodes += [n for f in self._pending_fixes for n in anchor_nodes(f.fix)]
+        spans = _text_spans(module, self.code.python, nodes)
+        if len(spans) < len({id(n) for n in nodes}):
             from libcst.metadata import MetadataWrapper, PositionProvider
 
             wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
@@ -242,7 +250,7 @@ class RuleContext:
                 positions = PositionProvider()._gen(wrapper)
             except Exception:  # libcst changed its provider internals: the public path
                 positions = wrapper.resolve(PositionProvider)
-            for _, node in self._pending:
+            for node in nodes:
                 pos = positions.get(node)
                 if pos is not None and id(node) not in spans:
                     spans[id(node)] = (pos.start.line, pos.start.column, pos.end.line, pos.end.column)
@@ -250,7 +258,13 @@ class RuleContext:
             span = spans.get(id(node))
             if span is not None:
                 f.line, f.col, f.end_line, f.end_col = span
+        if self._pending_fixes:
+            from .rules.fixes import resolve_anchors
+
+            for f in self._pending_fixes:
+                f.fix = resolve_anchors(f.fix, spans)
         self._pending.clear()
+        self._pending_fixes.clear()
 
 
 def _text_spans(module: Any, text: str, nodes: list[Any]) -> dict[int, tuple[int, int, int, int]]:

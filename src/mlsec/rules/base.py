@@ -77,6 +77,10 @@ class Rule:
     # (`from pickle import loads as l` makes `l` a trigger word).
     modules: ClassVar[tuple[str, ...]] = ()
     bandit_ids: ClassVar[tuple[str, ...]] = ()  # bandit tests that report the same problem
+    # Whether some findings carry a machine-applicable fix (rules/fixes.py): "safe" (same behaviour for
+    # correct programs, applied by `mlsec fix`), "unsafe" (may change behaviour: `--unsafe-fixes`), or
+    # "sometimes" (safe for some findings, unsafe for others). None: no automatic fix.
+    fixable: ClassVar[str | None] = None
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
 
@@ -108,6 +112,7 @@ class Rule:
             "explanation": cls.explanation.strip(),
             "default_enabled": cls.default_enabled,
             "bandit_ids": list(cls.bandit_ids),
+            "fixable": cls.fixable,
         }
 
 

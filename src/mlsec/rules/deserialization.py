@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 
 from ..findings import Category, Confidence, Severity, Stage
+from . import fixes
 from .base import Call, Invalid, Rule, Valid, is_false, is_true, literal, MISSING, register, string_value
 
 _PICKLE_FAMILY = (
@@ -112,16 +113,20 @@ class NumpyAllowPickle(Rule):
 `allow_pickle=False`; for mixed data use Parquet or JSON.
 """
     triggers = (r"allow_pickle",)
+    fixable = "unsafe"  # files that do hold object arrays stop loading
     VALID = [Valid("import numpy as np\nnp.load('a.npy')"), Valid("import numpy as np\nnp.load('a.npy', allow_pickle=False)")]
     INVALID = [
-        Invalid("import numpy as np\nx = np.load('a.npy', allow_pickle=True)", line=2),
+        Invalid("import numpy as np\nx = np.load('a.npy', allow_pickle=True)", line=2,
+                expected_replacement="import numpy as np\nx = np.load('a.npy', allow_pickle=False)"),
         Invalid("from numpy import load\nload('a.npz', allow_pickle=True)"),
     ]
 
     def check_call(self, call: Call, ctx) -> None:
         if call.is_("numpy.load") and is_true(call.arg(None, "allow_pickle")):
             sev, notes = _downloaded(self, call, ctx, self.severity)
-            ctx.report(self, call.node, severity=sev, notes=notes)
+            fix = fixes.fix([fixes.replace(call.kwargs["allow_pickle"].value, "False")], safe=False,
+                            title="Set allow_pickle=False")
+            ctx.report(self, call.node, severity=sev, notes=notes, fix=fix)
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,14 +165,19 @@ passes `weights_only=False` explicitly.
     triggers = (r"\.load\b", r"\bload\(")
     modules = ("torch.load",)
     bandit_ids = ("B614",)
+    fixable = "unsafe"  # full-model checkpoints (pickled modules) stop loading with weights_only=True
     VALID = [
         Valid("import torch\ntorch.load('m.pt', weights_only=True)"),
         Valid("import torch\ntorch.save(model.state_dict(), 'm.pt')"),
     ]
     INVALID = [
-        Invalid("import torch\nstate = torch.load('ckpt.pt', weights_only=False)", line=2, severity="high"),
-        Invalid("import torch as t\nt.load('ckpt.pt')", line=2),
+        Invalid("import torch\nstate = torch.load('ckpt.pt', weights_only=False)", line=2, severity="high",
+                expected_replacement="import torch\nstate = torch.load('ckpt.pt', weights_only=True)"),
+        Invalid("import torch as t\nt.load('ckpt.pt')", line=2,
+                expected_replacement="import torch as t\nt.load('ckpt.pt', weights_only=True)"),
         Invalid("from torch import load\nload('x.pt', map_location='cpu')"),
+        Invalid("import torch\nsd = torch.load(\n    'ckpt.pt',\n    map_location='cpu',\n)", line=2,
+                expected_replacement="import torch\nsd = torch.load(\n    'ckpt.pt',\n    map_location='cpu', weights_only=True,\n)"),
     ]
 
     def check_call(self, call: Call, ctx) -> None:
@@ -176,9 +186,11 @@ passes `weights_only=False` explicitly.
         wo = call.arg(None, "weights_only")
         if is_true(wo):
             return
+        fix = fixes.fix([fixes.set_keyword(call.node, "weights_only", "True")], safe=False,
+                        title="Pass weights_only=True")
         if wo is not None and is_false(wo):
             sev, notes = _downloaded(self, call, ctx, Severity.HIGH)
-            ctx.report(self, call.node, severity=sev, notes=notes)
+            ctx.report(self, call.node, severity=sev, notes=notes, fix=fix)
             return
         if wo is not None:  # a variable: cannot tell
             ctx.report(self, call.node, severity=Severity.MEDIUM, confidence=Confidence.LOW,
@@ -194,7 +206,7 @@ passes `weights_only=False` explicitly.
             sev, msg = Severity.MEDIUM, (
                 f"`torch.load` without `weights_only` unpickles the checkpoint on {where}; pass `weights_only=True`")
         sev, notes = _downloaded(self, call, ctx, sev)
-        ctx.report(self, call.node, severity=sev, message=msg, notes=notes)
+        ctx.report(self, call.node, severity=sev, message=msg, notes=notes, fix=fix)
 
 
 @register
@@ -301,6 +313,10 @@ becomes code.
     triggers = (r"yaml",)
     modules = ("yaml",)
     bandit_ids = ("B506",)
+    # `yaml.load(x)` -> `yaml.safe_load(x)` is safe (PyYAML 6 rejects the call without a Loader; on 5.x it
+    # used FullLoader, which plain documents do not need); replacing an explicit unsafe Loader or
+    # `full_load` / `unsafe_load` may reject documents with Python tags: unsafe.
+    fixable = "sometimes"
     VALID = [
         Valid("import yaml\nyaml.safe_load(f)"),
         Valid("import yaml\nyaml.load(f, Loader=yaml.SafeLoader)"),
@@ -308,21 +324,26 @@ becomes code.
         Valid("import yaml\nyaml.safe_dump(x)"),
     ]
     INVALID = [
-        Invalid("import yaml\ncfg = yaml.load(open('c.yaml'))", line=2),
-        Invalid("import yaml\nyaml.load(f, Loader=yaml.Loader)"),
-        Invalid("import yaml\nyaml.unsafe_load(f)"),
+        Invalid("import yaml\ncfg = yaml.load(open('c.yaml'))", line=2,
+                expected_replacement="import yaml\ncfg = yaml.safe_load(open('c.yaml'))"),
+        Invalid("import yaml\nyaml.load(f, Loader=yaml.Loader)",
+                expected_replacement="import yaml\nyaml.load(f, Loader=yaml.SafeLoader)"),
+        Invalid("import yaml\nyaml.unsafe_load(f)", expected_replacement="import yaml\nyaml.safe_load(f)"),
         Invalid("import yaml\nyaml.full_load(f)", severity="medium"),
-        Invalid("import yaml\nlist(yaml.load_all(f, Loader=yaml.FullLoader))", severity="medium"),
+        Invalid("import yaml\nlist(yaml.load_all(f, Loader=yaml.FullLoader))", severity="medium",
+                expected_replacement="import yaml\nlist(yaml.load_all(f, Loader=yaml.SafeLoader))"),
         Invalid("from yaml import load, Loader\nload(s, Loader)"),
     ]
 
     def check_call(self, call: Call, ctx) -> None:
         if call.is_("yaml.unsafe_load", "yaml.unsafe_load_all"):
-            ctx.report(self, call.node, message=self.message.format(name=call.qualname))
+            ctx.report(self, call.node, message=self.message.format(name=call.qualname),
+                       fix=self._safe_function(call, ctx, safe=False))
             return
         if call.is_("yaml.full_load", "yaml.full_load_all"):
             ctx.report(self, call.node, severity=Severity.MEDIUM,
-                       message=self.message.format(name=call.qualname) + " (FullLoader: fewer tags, still unsafe on old PyYAML)")
+                       message=self.message.format(name=call.qualname) + " (FullLoader: fewer tags, still unsafe on old PyYAML)",
+                       fix=self._safe_function(call, ctx, safe=False))
             return
         if not call.is_("yaml.load", "yaml.load_all"):
             return
@@ -330,12 +351,42 @@ becomes code.
         name = ctx.resolve(loader) if loader is not None else None
         if name and name.rsplit(".", 1)[-1] in _SAFE_YAML_LOADERS:
             return
+        fix = self._safe_loader(loader, name, ctx) if loader is not None else None
+        if loader is None and not fixes.has_double_star(call.node):
+            fix = self._safe_function(call, ctx, safe=True)
         if name and name.rsplit(".", 1)[-1] == "FullLoader":
-            ctx.report(self, call.node, severity=Severity.MEDIUM, message=self.message.format(name=call.qualname) + " with FullLoader")
+            ctx.report(self, call.node, severity=Severity.MEDIUM, message=self.message.format(name=call.qualname) + " with FullLoader",
+                       fix=fix)
             return
         if loader is not None and name is None and not call.is_("yaml.load", "yaml.load_all"):
             return
-        ctx.report(self, call.node, message=self.message.format(name=call.qualname))
+        ctx.report(self, call.node, message=self.message.format(name=call.qualname), fix=fix)
+
+    @staticmethod
+    def _safe_function(call: Call, ctx, *, safe: bool):
+        """`yaml.load(x)` / `yaml.full_load(x)` / `yaml.unsafe_load(x)` -> `yaml.safe_load(x)` (`_all` kept).
+        Only through the module (`yaml.` or an alias): a bare `load` would need a new import."""
+        import libcst as cst
+
+        func = call.node.func
+        if not isinstance(func, cst.Attribute) or ctx.resolve(func.value) != "yaml":
+            return None
+        new = "safe_load_all" if func.attr.value.endswith("_all") else "safe_load"
+        if call.args[1:] or set(call.kwargs) - {"stream"}:
+            return None  # safe_load takes the stream only
+        return fixes.fix([fixes.replace(func.attr, new)], safe=safe, title=f"Use yaml.{new}")
+
+    @staticmethod
+    def _safe_loader(loader, name: str | None, ctx):
+        """`Loader=yaml.Loader` (or FullLoader, UnsafeLoader) -> `Loader=yaml.SafeLoader`; C loaders -> CSafeLoader."""
+        import libcst as cst
+
+        if not name or not name.startswith("yaml.") or not isinstance(loader, cst.Attribute):
+            return None
+        if ctx.resolve(loader.value) != "yaml":
+            return None
+        new = "CSafeLoader" if name.rsplit(".", 1)[-1].startswith("C") else "SafeLoader"
+        return fixes.fix([fixes.replace(loader.attr, new)], safe=False, title=f"Use yaml.{new}")
 
 
 @register
@@ -359,12 +410,18 @@ kernel; without a pinned `revision`, a later push changes what runs.
 `revision="<commit sha>"` so it cannot change.
 """
     triggers = (r"trust_remote_code",)
+    fixable = "unsafe"  # models whose architecture lives in the repository stop loading
     VALID = [
         Valid("from transformers import AutoModel\nAutoModel.from_pretrained('bert-base-uncased')"),
         Valid("AutoModel.from_pretrained('x', trust_remote_code=False)"),
     ]
     INVALID = [
-        Invalid("from transformers import AutoModel\nm = AutoModel.from_pretrained('org/m', trust_remote_code=True)", line=2),
+        Invalid("from transformers import AutoModel\nm = AutoModel.from_pretrained('org/m', trust_remote_code=True)", line=2,
+                expected_replacement="from transformers import AutoModel\nm = AutoModel.from_pretrained('org/m')"),
+        Invalid("from transformers import AutoModel\nm = AutoModel.from_pretrained(\n    'org/m',  # the model\n"
+                "    trust_remote_code=True,\n)", line=2,
+                expected_replacement="from transformers import AutoModel\nm = AutoModel.from_pretrained(\n    'org/m',  # the model\n"
+                "    trust_remote_code=False,\n)", note="a comment in the way: the value is set instead"),
         Invalid("from transformers import pipeline\np = pipeline('text-generation', model='x', trust_remote_code=True)"),
         Invalid("from datasets import load_dataset\nds = load_dataset('x', trust_remote_code=True)"),
         Invalid(
@@ -379,8 +436,11 @@ kernel; without a pinned `revision`, a later push changes what runs.
             return
         rev = string_value(call.arg(None, "revision"))
         pinned = bool(rev and len(rev) >= 7 and all(c in "0123456789abcdef" for c in rev.lower()))
+        edit = fixes.remove_keyword(call.node, "trust_remote_code") or fixes.replace(
+            call.kwargs["trust_remote_code"].value, "False")
         ctx.report(self, call.node, severity=Severity.MEDIUM if pinned else self.severity,
-                   notes=["revision pinned to a commit"] if pinned else [])
+                   notes=["revision pinned to a commit"] if pinned else [],
+                   fix=fixes.fix([edit], safe=False, title="Remove trust_remote_code=True"))
 
 
 _HF_LOADERS = ("from_pretrained", "hf_hub_download", "snapshot_download", "load_dataset", "pipeline")

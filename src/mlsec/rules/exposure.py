@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..findings import Category, Confidence, Severity, Stage
+from . import fixes
 from .base import Call, Invalid, Rule, Valid, is_true, literal, MISSING, register, string_value
 from .supply_chain import ShellCommand, option_values, shell_commands, word_span
 
@@ -68,6 +69,23 @@ def _host_only(v: str) -> str:
     if v.count(":") == 1:
         return v.split(":", 1)[0]
     return v
+
+
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "*": "127.0.0.1", "": "127.0.0.1", "::": "::1", "[::]": "[::1]",
+             "0:0:0:0:0:0:0:0": "::1"}
+
+
+def loopback_edit(node):
+    """Edit turning a literal public host (`"0.0.0.0"`, `"0.0.0.0:8000"`, `"::"`) into loopback; None otherwise."""
+    import libcst as cst
+
+    v = string_value(node)
+    if v is None or not isinstance(node, cst.SimpleString) or "b" in node.prefix.lower():
+        return None  # a name, a concatenation, bytes
+    host = _host_only(v)
+    if host not in _LOOPBACK or host not in v:
+        return None
+    return fixes.replace(node, fixes.same_quotes(node, v.replace(host, _LOOPBACK[host], 1)))
 
 
 def _severity_writefile(ctx, sev: Severity) -> tuple[Severity, list[str]]:
@@ -444,6 +462,8 @@ same, as do `flask run --debug` and `FLASK_DEBUG=1`.
 """
     triggers = (r"debug\s*=\s*True", r"use_debugger")  # every finding needs the keyword: no alias triggers
     bandit_ids = ("B201",)
+    # safe: the app serves the same responses; only the interactive debugger and the reloader go
+    fixable = "safe"
     VALID = [
         Valid("from flask import Flask\napp = Flask(__name__)\napp.run(port=5000)"),
         Valid("from flask import Flask\napp = Flask(__name__)\napp.run(debug=False)"),
@@ -451,7 +471,8 @@ same, as do `flask run --debug` and `FLASK_DEBUG=1`.
         Valid("agent.run('task', debug=True)", note="not a Flask app"),
     ]
     INVALID = [
-        Invalid("from flask import Flask\napp = Flask(__name__)\napp.run(debug=True)", line=3, severity="high"),
+        Invalid("from flask import Flask\napp = Flask(__name__)\napp.run(debug=True)", line=3, severity="high",
+                expected_replacement="from flask import Flask\napp = Flask(__name__)\napp.run(debug=False)"),
         Invalid("from flask import Flask\napp = Flask(__name__)\napp.run(host='0.0.0.0', debug=True)",
                 severity="critical"),
         Invalid("import dash\napp = dash.Dash(__name__)\napp.run_server(debug=True)"),
@@ -475,8 +496,10 @@ same, as do `flask run --debug` and `FLASK_DEBUG=1`.
         sev, notes = (Severity.CRITICAL if public else self.severity), []
         if ctx.code.cell_magic in ("writefile", "file"):
             notes = ["in a %%writefile cell: make sure the deployed copy runs without debug"]
+        kw = "use_debugger" if app == "Werkzeug" else "debug"
         ctx.report(self, call.node, severity=sev, notes=notes,
-                   message=self.message.format(app=app, where=f" on {hv}" if public else ""))
+                   message=self.message.format(app=app, where=f" on {hv}" if public else ""),
+                   fix=fixes.fix([fixes.replace(debug, "False")], safe=True, title=f"Set {kw}=False"))
 
     def check_special(self, special, ctx) -> None:
         for cmd in shell_commands(special):
@@ -568,6 +591,7 @@ authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthentica
 """
     triggers = (r"host\s*=", r"hostname\s*=", r"address\s*=", r"listen\s*=", r"0\.0\.0\.0", r"['\"](?:::|\*|\[::\])['\"]")
     bandit_ids = ("B104",)
+    fixable = "unsafe"  # other machines (and containers publishing the port) can no longer connect
     VALID = [
         Valid("import uvicorn\nuvicorn.run(app, host='127.0.0.1', port=8000)"),
         Valid("from flask import Flask\napp = Flask(__name__)\napp.run()"),
@@ -577,7 +601,8 @@ authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthentica
         Valid("!streamlit run app.py"),
     ]
     INVALID = [
-        Invalid("import uvicorn\nuvicorn.run(app, host='0.0.0.0', port=8000)", line=2, severity="medium"),
+        Invalid("import uvicorn\nuvicorn.run(app, host='0.0.0.0', port=8000)", line=2, severity="medium",
+                expected_replacement="import uvicorn\nuvicorn.run(app, host='127.0.0.1', port=8000)"),
         Invalid("from flask import Flask\napp = Flask(__name__)\napp.run(host='0.0.0.0', port=5000)", line=3),
         Invalid("from flask import Flask\napp = Flask(__name__)\napp.run('0.0.0.0')"),
         Invalid("import uvicorn\nHOST = '0.0.0.0'\nconfig = uvicorn.Config(app, host=HOST)", line=3),
@@ -611,7 +636,8 @@ authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthentica
             return
         sev, notes = _severity_writefile(ctx, self.severity)
         ctx.report(self, call.node, severity=sev, notes=notes,
-                   message=self.message.format(server=server, host=repr(hv)))
+                   message=self.message.format(server=server, host=repr(hv)),
+                   fix=fixes.fix([loopback_edit(host)], safe=False, title="Bind to loopback only"))
 
     def check_special(self, special, ctx) -> None:
         for cmd in shell_commands(special):
@@ -682,6 +708,7 @@ demo.launch(share=True)
 (`demo.launch()`), or deploy on a platform with access control (a private Hugging Face Space).
 """
     triggers = (r"share\s*=", r"server_name")
+    fixable = "unsafe"  # the public link (or network access) goes away: adding `auth=` is the other fix
     VALID = [
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\ndemo.launch()"),
         Valid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\n"
@@ -692,7 +719,8 @@ demo.launch(share=True)
     ]
     INVALID = [
         Invalid("import gradio as gr\ndemo = gr.Interface(fn=f, inputs='text', outputs='text')\ndemo.launch(share=True)",
-                line=3, severity="medium"),
+                line=3, severity="medium", expected_replacement="import gradio as gr\n"
+                "demo = gr.Interface(fn=f, inputs='text', outputs='text')\ndemo.launch(share=False)"),
         Invalid("import gradio as gr\nwith gr.Blocks() as demo:\n    pass\ndemo.launch(share=True, debug=True)", line=4),
         Invalid("import gradio as gr\ngr.Interface(classify, 'image', 'label').launch(share=True)", line=2),
         Invalid("import gradio as gr\nwith gr.Blocks(\n    theme=t,\n) as app:\n    pass\napp.launch(share=True)", line=6,
@@ -724,7 +752,11 @@ demo.launch(share=True)
             what, where = "shared publicly (`share=True`)", "link"
         else:
             what, where = f"bound to every interface (`server_name={hv!r}`)", "network access"
-        ctx.report(self, call.node, confidence=confidence, message=self.message.format(what=what, where=where))
+        edits = [fixes.replace(call.kwargs["share"].value, "False")] if share else []
+        if public:
+            edits.append(loopback_edit(name))
+        fix = fixes.fix(edits, safe=False, title="Keep the app local") if None not in edits else None
+        ctx.report(self, call.node, confidence=confidence, message=self.message.format(what=what, where=where), fix=fix)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import dataclasses
 import re
 
 from ..findings import Category, Confidence, Severity, Stage
+from . import fixes
 from .base import (
     MISSING,
     Call,
@@ -464,6 +465,9 @@ filters, check each member's resolved path is inside the destination before extr
     triggers = (r"extractall", r"\.extract\(", r"unpack_archive")
     modules = ("tarfile", "shutil")
     bandit_ids = ("B202",)
+    # unsafe: Pythons without extraction filters (before 3.12 and the 2023 security releases) reject the
+    # keyword, and the data filter refuses links out of the target and clears group/other write bits
+    fixable = "unsafe"
     VALID = [
         Valid("import tarfile\nwith tarfile.open('d.tgz') as tar:\n    tar.extractall('data', filter='data')"),
         Valid("import tarfile\ntar = tarfile.open('d.tgz')\ntar.extractall(path='.', filter=tarfile.data_filter)"),
@@ -476,14 +480,17 @@ filters, check each member's resolved path is inside the destination before extr
               note="a custom filter function"),
     ]
     INVALID = [
-        Invalid("import tarfile\nwith tarfile.open(file_path) as t:\n    t.extractall('.')", line=3, severity="medium"),
+        Invalid("import tarfile\nwith tarfile.open(file_path) as t:\n    t.extractall('.')", line=3, severity="medium",
+                expected_replacement="import tarfile\nwith tarfile.open(file_path) as t:\n    t.extractall('.', filter=\"data\")"),
         Invalid("import tarfile\ntar = tarfile.open(f'{local_path}/model.tar.gz', 'r:gz')\ntar.extractall(path=local_path)",
                 line=3),
         Invalid("import tarfile\ntarfile.open('d.tgz').extractall('out')", line=2),
         Invalid("import tarfile\nwith tarfile.open(p) as tar:\n    for m in tar.getmembers():\n        tar.extract(m, 'out')",
                 line=4),
-        Invalid("import tarfile\nwith tarfile.open(p) as t:\n    t.extractall(filter='fully_trusted')"),
-        Invalid("import shutil\nshutil.unpack_archive('data.tar.gz', 'out')", line=2),
+        Invalid("import tarfile\nwith tarfile.open(p) as t:\n    t.extractall(filter='fully_trusted')",
+                expected_replacement="import tarfile\nwith tarfile.open(p) as t:\n    t.extractall(filter='data')"),
+        Invalid("import shutil\nshutil.unpack_archive('data.tar.gz', 'out')", line=2,
+                expected_replacement="import shutil\nshutil.unpack_archive('data.tar.gz', 'out', filter=\"data\")"),
         Invalid("import tarfile\nwith tarfile.open(p) as t:\n    t.extractall('.', members=safe_members(t))",
                 severity="low"),
         Invalid("!wget https://example.com/data.tar.gz\nimport tarfile\ntarfile.open('data.tar.gz').extractall()",
@@ -540,7 +547,11 @@ filters, check each member's resolved path is inside the destination before extr
         if members is not None and literal(members) is MISSING:
             sev = Severity.LOW
             notes.append("members= selects what to extract: make sure it rejects absolute paths, '..' and links")
-        ctx.report(self, call.node, message=self.message.format(name=name), severity=sev, notes=notes)
+        current = call.arg(None, "filter")
+        edit = (fixes.replace(current, fixes.same_quotes(current, "data")) if current is not None
+                else fixes.set_keyword(call.node, "filter", '"data"'))
+        ctx.report(self, call.node, message=self.message.format(name=name), severity=sev, notes=notes,
+                   fix=fixes.fix([edit], safe=False, title='Pass filter="data"'))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,6 +799,9 @@ also keeps the code working on FIPS-mode systems.
     triggers = (r"md4|md5|sha1|\bsha\b|ripemd|MD5|SHA1|\bSHA\b", r"hashlib")
     modules = ("hashlib", "Crypto.Hash", "Cryptodome.Hash", "cryptography.hazmat.primitives.hashes")
     bandit_ids = ("B324", "B303")
+    # `usedforsecurity=False` keeps every digest the same, but it states that the hash vouches for
+    # nothing: only the author knows that (an integrity check needs sha256 instead), so unsafe.
+    fixable = "unsafe"
     VALID = [
         Valid("import hashlib\nhashlib.sha256(b).hexdigest()"),
         Valid("import hashlib\nkey = hashlib.md5(s.encode(), usedforsecurity=False).hexdigest()"),
@@ -795,8 +809,9 @@ also keeps the code working on FIPS-mode systems.
     ]
     INVALID = [
         Invalid("import hashlib\nok = hashlib.md5(data).hexdigest() == EXPECTED", line=2, severity="low"),
-        Invalid("import hashlib\nh = hashlib.sha1()"),
-        Invalid("import hashlib\nh = hashlib.new('MD5', data)"),
+        Invalid("import hashlib\nh = hashlib.sha1()", expected_replacement="import hashlib\nh = hashlib.sha1(usedforsecurity=False)"),
+        Invalid("import hashlib\nh = hashlib.new('MD5', data)",
+                expected_replacement="import hashlib\nh = hashlib.new('MD5', data, usedforsecurity=False)"),
         Invalid("from hashlib import md5\nmd5(b)"),
         Invalid("import hashlib\nwith open(p, 'rb') as f:\n    d = hashlib.file_digest(f, 'sha1')", line=3),
         Invalid("from Crypto.Hash import MD5\nh = MD5.new()"),
@@ -826,4 +841,8 @@ also keeps the code working on FIPS-mode systems.
             name = call.qualname.rsplit(".", 1)[-1]
         if name is None or is_false(call.arg(None, "usedforsecurity")):
             return
-        ctx.report(self, call.node, message=self.message.format(name=name))
+        fix = None
+        if call.is_("hashlib.md5", "hashlib.sha1", "hashlib.new"):
+            fix = fixes.fix([fixes.set_keyword(call.node, "usedforsecurity", "False")], safe=False,
+                            title="Mark as not for security (usedforsecurity=False)")
+        ctx.report(self, call.node, message=self.message.format(name=name), fix=fix)

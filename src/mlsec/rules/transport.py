@@ -5,6 +5,7 @@ import ipaddress
 import re
 
 from ..findings import Category, Confidence, Severity, Stage
+from . import fixes
 from .base import Call, Invalid, Rule, Valid, is_false, literal, register, string_value
 from .storage import leading_text, resolved
 
@@ -98,6 +99,7 @@ verification for every `requests` call in the process; it works with requests < 
 """
     triggers = (r"verify", r"CA_BUNDLE")
     bandit_ids = ("B501",)
+    fixable = "unsafe"  # requests through a re-signing proxy start failing: the point, but a behaviour change
     VALID = [
         Valid("import requests\nrequests.get('https://x', timeout=10)"),
         Valid("import requests\nrequests.get('https://x', verify='/etc/ssl/corp.pem')"),
@@ -107,8 +109,11 @@ verification for every `requests` call in the process; it works with requests < 
         Valid("args.verify = False", note="not a session"),
     ]
     INVALID = [
-        Invalid("import requests\nr = requests.get(url, verify=False)", line=2, severity="high"),
+        Invalid("import requests\nr = requests.get(url, verify=False)", line=2, severity="high",
+                expected_replacement="import requests\nr = requests.get(url)"),
         Invalid("import requests\ns = requests.Session()\ns.get(url, verify=False)", line=3),
+        Invalid("import requests\nr = requests.post(verify=False, url=u, json=d)",
+                expected_replacement="import requests\nr = requests.post(url=u, json=d)"),
         Invalid("import requests\nrequests.Session().get(url, verify=False)"),
         Invalid("import requests\nsession = requests.Session()\nsession.verify = False", line=3),
         Invalid("self.session.verify = False", note="unresolved, but named like a session"),
@@ -128,20 +133,28 @@ verification for every `requests` call in the process; it works with requests < 
         for kw in ("verify_ssl", "verify_certs", "ssl_verify"):
             if is_false(call.arg(None, kw)):
                 ctx.report(self, call.kwargs[kw], message=f"`{kw}=False` turns off certificate verification: a "
-                           "network attacker can read and change the traffic")
+                           "network attacker can read and change the traffic", fix=self._remove(call, kw))
                 return
         v = literal(call.arg(None, "verify"))
         if not (v is False or (type(v) is int and v == 0)):
             if q and q.startswith("aiohttp.") and is_false(call.arg(None, "ssl")):
-                ctx.report(self, call.kwargs["ssl"], message=self.message.format(name=q.replace("()", "")))
+                ctx.report(self, call.kwargs["ssl"], message=self.message.format(name=q.replace("()", "")),
+                           fix=self._remove(call, "ssl"))
             return
         if q is not None:
             if not q.startswith(_TLS_LIBS):
                 return
-            ctx.report(self, call.kwargs["verify"], message=self.message.format(name=q.replace("()", "")))
+            ctx.report(self, call.kwargs["verify"], message=self.message.format(name=q.replace("()", "")),
+                       fix=self._remove(call, "verify"))
         elif call.name in _HTTP_VERBS:
             ctx.report(self, call.kwargs["verify"], confidence=Confidence.MEDIUM,
-                       message=self.message.format(name=call.dotted or call.name))
+                       message=self.message.format(name=call.dotted or call.name), fix=self._remove(call, "verify"))
+
+    @staticmethod
+    def _remove(call: Call, kw: str):
+        """Drop the keyword (verification on is every library's default); `kw=True` when a comment is in the way."""
+        edit = fixes.remove_keyword(call.node, kw) or fixes.replace(call.kwargs[kw].value, "True")
+        return fixes.fix([edit], safe=False, title=f"Remove {kw}=False")
 
     def check_assign(self, assign, ctx) -> None:
         if assign.target.endswith(".verify") and is_false(assign.value):
@@ -207,15 +220,20 @@ behind a proxy add its CA with `cafile=`).
                 r"_create_default_https_context")
     modules = ("ssl",)
     bandit_ids = ("B323",)
+    fixable = "unsafe"  # connections to servers with self-signed or mismatched certificates start failing
     VALID = [
         Valid("import ssl\nctx = ssl.create_default_context()"),
         Valid("import ssl, certifi\nctx = ssl.create_default_context(cafile=certifi.where())"),
         Valid("import ssl\nctx.check_hostname = True\nctx.verify_mode = ssl.CERT_REQUIRED"),
     ]
     INVALID = [
-        Invalid("import ssl\nssl._create_default_https_context = ssl._create_unverified_context", line=2),
+        Invalid("import ssl\nssl._create_default_https_context = ssl._create_unverified_context", line=2,
+                expected_replacement="import ssl\nssl._create_default_https_context = ssl.create_default_context"),
         Invalid("import ssl, urllib.request\nurllib.request.urlopen(url, context=ssl._create_unverified_context())",
-                line=2),
+                line=2, expected_replacement="import ssl, urllib.request\n"
+                "urllib.request.urlopen(url, context=ssl.create_default_context())"),
+        Invalid("import ssl\nctx = ssl.create_default_context()\nctx.check_hostname = False", line=3,
+                expected_replacement="import ssl\nctx = ssl.create_default_context()\nctx.check_hostname = True"),
         Invalid("import ssl\nctx = ssl.create_default_context()\nctx.check_hostname = False\n"
                 "ctx.verify_mode = ssl.CERT_NONE", count=2),
         Invalid("import urllib3\nhttp = urllib3.PoolManager(cert_reqs='CERT_NONE')"),
@@ -224,7 +242,10 @@ behind a proxy add its CA with `cafile=`).
 
     def check_call(self, call: Call, ctx) -> None:
         if call.is_("ssl._create_unverified_context", "ssl._create_stdlib_context"):
-            ctx.report(self, call.node, message=self.message.format(what=f"`{call.qualname}()`"))
+            fix = None
+            if not call.node.args:  # create_default_context takes other arguments
+                fix = self._default_context(call.node.func, ctx)
+            ctx.report(self, call.node, message=self.message.format(what=f"`{call.qualname}()`"), fix=fix)
             return
         node = call.arg(None, "cert_reqs")
         if node is None:
@@ -238,13 +259,26 @@ behind a proxy add its CA with `cafile=`).
             if ctx.resolve(assign.value) in ("ssl._create_unverified_context", "ssl._create_stdlib_context"):
                 ctx.report(self, assign.node, message="`ssl._create_default_https_context = "
                            f"{ctx.resolve(assign.value)}` turns off certificate verification for every urllib "
-                           "download in the kernel (torchvision, keras, torch.hub): a network attacker can swap them")
+                           "download in the kernel (torchvision, keras, torch.hub): a network attacker can swap them",
+                           fix=self._default_context(assign.value, ctx))
         elif t.endswith(".check_hostname") and is_false(assign.value):
             ctx.report(self, assign.node, severity=Severity.MEDIUM,
                        message="`check_hostname = False` accepts a valid certificate for any other site: a network "
-                               "attacker with any certificate can impersonate the server")
+                               "attacker with any certificate can impersonate the server",
+                       fix=fixes.fix([fixes.replace(assign.value, "True")], safe=False, title="Set check_hostname = True"))
         elif t.endswith(".verify_mode") and ctx.resolve(assign.value) == "ssl.CERT_NONE":
             ctx.report(self, assign.node, message=self.message.format(what="`verify_mode = ssl.CERT_NONE`"))
+
+
+    @staticmethod
+    def _default_context(func, ctx):
+        """`ssl._create_unverified_context` -> `ssl.create_default_context` (through the module only)."""
+        import libcst as cst
+
+        if not isinstance(func, cst.Attribute) or ctx.resolve(func.value) != "ssl":
+            return None
+        return fixes.fix([fixes.replace(func.attr, "create_default_context")], safe=False,
+                         title="Use ssl.create_default_context")
 
 
 # ---------------------------------------------------------------------------------------------
