@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("rule_id", metavar="ID")
     e.add_argument("--format", "-f", choices=("text", "json"), default="text")
     e.set_defaults(func=cmd_rules)
+    from .fix import add_parser as add_fix_parser
+
+    add_fix_parser(sub)
     return p
 
 
@@ -346,10 +349,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([r.meta() for r in rules], indent=2))
         return EXIT_CLEAN
-    rows = [("ID", "NAME", "CATEGORY", "SEVERITY", "DEFAULT", "BANDIT")]
+    rows = [("ID", "NAME", "CATEGORY", "SEVERITY", "DEFAULT", "FIX", "BANDIT")]
     for r in rules:
         rows.append((r.id, r.name, r.category.value, r.severity.label, "on" if r.default_enabled else "off",
-                     ",".join(r.bandit_ids) or "-"))
+                     getattr(r, "fixable", None) or "-", ",".join(r.bandit_ids) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
