@@ -18,6 +18,7 @@ __all__ = [
     "Report",
     "probe",
     "probe_panel",
+    "scan_artifact",
     "load_ipython_extension",
     "unload_ipython_extension",
     "__version__",
@@ -32,6 +33,7 @@ _LAZY = {
     "Config": ("mlsec.config", "Config"),
     "probe": ("mlsec.probes", "probe"),
     "probe_panel": ("mlsec.probes.panel", "probe_panel"),
+    "scan_artifact": ("mlsec.artifacts", "scan_artifact"),
 }
 
 

@@ -134,7 +134,8 @@ def discover(
                 add(file, idx, False)
         elif stat.S_ISREG(st.st_mode):
             if not _scannable_name(path):
-                notes.append(f"{path}: skipped, not a .py or .ipynb file (nor a script without an extension)")
+                notes.append(f"{path}: skipped, not a .py or .ipynb file, a model file (.pkl, .pt, .keras...) "
+                             "nor a script without an extension")
                 continue
             if cfg.is_excluded(path):
                 notes.append(f"{path}: skipped, it matches an `exclude` glob of {configs.sources[idx]}")
@@ -149,11 +150,16 @@ def discover(
 def _scannable_name(path: str) -> bool:
     """A file named on the command line: notebooks, Python files, and extension-less scripts (pre-commit
     passes `bin/train` when its shebang says python)."""
+    from .artifacts import is_artifact
+
     name = os.path.basename(path)
-    return name.endswith((*EXTENSIONS, ".pyw")) or "." not in name.lstrip(".")
+    return name.endswith((*EXTENSIONS, ".pyw")) or "." not in name.lstrip(".") or is_artifact(name)
 
 
 def _walk(top: str, cfg: Config, errors: list[FileError], failed: list[str]) -> list[str]:
+    from .artifacts import ARTIFACT_EXTENSIONS
+
+    wanted = (*EXTENSIONS, *ARTIFACT_EXTENSIONS)
     found: list[str] = []
     stack = [top]
     while stack:
@@ -179,7 +185,7 @@ def _walk(top: str, cfg: Config, errors: list[FileError], failed: list[str]) -> 
                 if entry.name.endswith(".ipynb"):
                     errors.append(FileError(path, DIR_NOTEBOOK))
                 subdirs.append(path)
-            elif is_file and entry.name.endswith(EXTENSIONS):
+            elif is_file and entry.name.lower().endswith(wanted):
                 if not cfg.is_excluded(path):
                     found.append(path)
         stack.extend(reversed(subdirs))
@@ -267,7 +273,17 @@ class ConfigSet:
 
 def analyse_file(path: str, config: Config, data: bytes | None = None) -> FileResult:
     """Load and analyse one file. Never raises: problems become error entries."""
+    from .artifacts import is_artifact
     from .source import SourceError, load_path
+
+    if is_artifact(path):  # a model file: bytes only, never loaded
+        from .artifacts import analyse
+
+        try:
+            return FileResult(analyse(path, config, data))
+        except Exception as exc:  # a bug in mlsec must not end the scan
+            return FileResult(errors=[FileError(path, f"internal error, please report it: {type(exc).__name__}: "
+                                                      f"{exc}")], failed=True)
 
     try:
         if data is None:
@@ -291,6 +307,21 @@ def _read(path: str) -> bytes:
     from .source import read_bytes
 
     return read_bytes(path)
+
+
+def _load(path: str) -> tuple[bytes | None, str]:
+    """A file's bytes and the digest its cache entry is keyed by. Model files over
+    `artifacts.HASH_LIMIT` are not read here (the scanner streams them; the digest is size and mtime)."""
+    from .artifacts import is_artifact
+
+    if is_artifact(path):
+        from .artifacts import read_for_scan
+
+        return read_for_scan(path)
+    from .cache import content_hash
+
+    data = _read(path)
+    return data, content_hash(data)
 
 
 _WORKER_CACHES: dict[tuple[str, str], Any] = {}
@@ -324,7 +355,7 @@ def _worker_task(path: str, config: Config, cache_dir: str | None, salt: str | N
     from .source import SourceError
 
     try:
-        data = _read(path)
+        data, digest = _load(path)
     except SourceError as exc:
         return FileResult(errors=[FileError(path, str(exc))], failed=True)
     alarm = time_limit and hasattr(signal, "alarm")
@@ -342,7 +373,7 @@ def _worker_task(path: str, config: Config, cache_dir: str | None, salt: str | N
         cache = _WORKER_CACHES.get((cache_dir, salt))
         if cache is None:
             cache = _WORKER_CACHES[(cache_dir, salt)] = Cache(cache_dir, salt)
-        cache.put(cache.key(path, content_hash(data)), result.to_entry())
+        cache.put(cache.key(path, digest), result.to_entry())
     return result
 
 
@@ -409,11 +440,11 @@ def scan(
                 pass
             continue
         try:
-            data = _read(t.path)
+            data, digest = _load(t.path)
         except SourceError as exc:
             results[i] = FileResult(errors=[FileError(t.path, str(exc))], failed=True)
             continue
-        entry = cache.get(cache.key(t.path, content_hash(data)))
+        entry = cache.get(cache.key(t.path, digest))
         if entry is not None:
             try:
                 results[i] = FileResult.from_entry(entry, t.path)
@@ -421,6 +452,9 @@ def scan(
             except (KeyError, TypeError, ValueError):
                 pass  # an entry from another version of Finding: analyse again
         misses.append(i)
+        if data is None:  # a large model file, streamed later
+            miss_bytes += _size(t.path)
+            continue
         miss_bytes += len(data)
         if miss_bytes <= SERIAL_MAX_BYTES:
             pending_data[i] = data  # small scans reuse the bytes instead of reading twice
@@ -478,15 +512,24 @@ def _serial_task(path: str, cfg: Config, cache: Any, data: bytes | None) -> File
 
     if data is None:
         try:
-            data = _read(path)
+            data, digest = _load(path)
         except SourceError as exc:
             return FileResult(errors=[FileError(path, str(exc))], failed=True)
-    result = analyse_file(path, cfg, data)
-    if cache is not None:
+    else:
         from .cache import content_hash
 
-        cache.put(cache.key(path, content_hash(data)), result.to_entry())
+        digest = content_hash(data)
+    result = analyse_file(path, cfg, data)
+    if cache is not None:
+        cache.put(cache.key(path, digest), result.to_entry())
     return result
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _parallel(targets: list[Target], misses: list[int], configs: ConfigSet, caches: dict[int, Any], jobs: int,
