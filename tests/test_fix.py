@@ -96,6 +96,8 @@ def test_public_bind_keeps_quotes_and_port_and_skips_variables():
     assert fixed('from aiohttp import web\nweb.run_app(app, host="::")\n') == \
         'from aiohttp import web\nweb.run_app(app, host="::1")\n'
     assert fixes_of("import uvicorn\nHOST = '0.0.0.0'\nuvicorn.run(app, host=HOST)\n", "MLS505") == [None]
+    # an app written out for a container binds every interface on purpose
+    assert fixes_of("%%writefile main.py\nimport uvicorn\nuvicorn.run(app, host='0.0.0.0')\n", "MLS505") == [None]
 
 
 def test_gradio_share_and_server_name_fixed_together():
@@ -296,7 +298,7 @@ def test_cli_diff_writes_nothing_and_labels_cells(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 1  # there is something to change
     assert p.read_text(encoding="utf-8") == before and os.stat(p).st_mtime_ns == mtime
-    assert f"--- a/{p}:cell 2" in out and f"+++ b/{p}:cell 3" in out
+    assert f"--- {p}:cell 2\n+++ {p}:cell 2\n" in out and f"+++ {p}:cell 3\n" in out
     assert "-cfg = yaml.load(f)\n+cfg = yaml.safe_load(f)" in out
     assert "would fix 2 findings in 1 file" in err and "need --unsafe-fixes" in err
 

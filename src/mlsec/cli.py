@@ -395,6 +395,9 @@ def explain_text(rule: Any) -> str:
     lines = [head, "=" * len(head), "; ".join(facts)]
     if m["bandit_ids"]:
         lines.append("bandit tests covering the same problem: " + ", ".join(m["bandit_ids"]))
+    if m.get("fixable"):
+        how = "mlsec fix" if m["fixable"] == "safe" else "mlsec fix --unsafe-fixes"
+        lines.append(f"automatic fix: {m['fixable']} (`{how}`)")
     lines += ["", m["message"], "", m["explanation"], "", "Fix: " + m["fix_hint"]]
     return "\n".join(lines).rstrip()
 

@@ -292,7 +292,7 @@ def dump_notebook(nb: dict[str, Any], original_text: str) -> str:
     out = json.dumps(nb, indent=indent, ensure_ascii=ensure_ascii)
     if "\r\n" in original_text:
         out = out.replace("\n", "\r\n")
-    if original_text.endswith("\n") or indent == 1 and not original_text:
+    if original_text.endswith("\n"):
         out += "\r\n" if "\r\n" in original_text else "\n"
     return out
 
@@ -325,7 +325,7 @@ def unified_diff(result: FileFix) -> str:
         for seq in (a, b):
             if seq and not seq[-1].endswith(("\n", "\r")):
                 seq[-1] += "\n\\ No newline at end of cell\n" if index is not None else "\n\\ No newline at end of file\n"
-        parts.append("".join(difflib.unified_diff(a, b, fromfile=f"a/{label}", tofile=f"b/{label}")))
+        parts.append("".join(difflib.unified_diff(a, b, fromfile=label, tofile=label)))
     return "".join(parts)
 
 

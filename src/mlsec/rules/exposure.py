@@ -635,9 +635,10 @@ authenticating reverse proxy or platform IAM (Cloud Run `--no-allow-unauthentica
         if hv is None or _host_only(hv) not in PUBLIC_HOSTS:
             return
         sev, notes = _severity_writefile(ctx, self.severity)
+        # code written out for a container binds every interface on purpose: no automatic fix there
+        fix = None if notes else fixes.fix([loopback_edit(host)], safe=False, title="Bind to loopback only")
         ctx.report(self, call.node, severity=sev, notes=notes,
-                   message=self.message.format(server=server, host=repr(hv)),
-                   fix=fixes.fix([loopback_edit(host)], safe=False, title="Bind to loopback only"))
+                   message=self.message.format(server=server, host=repr(hv)), fix=fix)
 
     def check_special(self, special, ctx) -> None:
         for cmd in shell_commands(special):
