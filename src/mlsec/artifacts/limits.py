@@ -17,14 +17,18 @@ class OverBudget(Exception):
 
 
 class Budget:
-    def __init__(self, limit: int = MAX_READ_BYTES):
-        self.limit = limit
+    def __init__(self, limit: int | None = None):
+        self.limit = MAX_READ_BYTES if limit is None else limit
         self.used = 0
 
     def take(self, n: int) -> None:
         self.used += n
         if self.used > self.limit:
-            raise OverBudget(f"stopped after reading {self.limit // (1024 * 1024)} MiB (mlsec's limit per file)")
+            raise OverBudget(f"stopped after reading {_size(self.limit)} (mlsec's read limit per file)")
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 class BoundedReader:

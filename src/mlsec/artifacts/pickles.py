@@ -382,7 +382,7 @@ _TORCH_DTYPES = re.compile(r"^(u?int\d+|float\d+|bfloat16|half|double|bool|compl
 def classify(module: str, name: str) -> tuple[str, Severity | None, str]:
     """("dangerous", severity, why), ("unknown", MEDIUM, "") or ("safe", None, "") for an imported global."""
     if module == UNRESOLVED or name == UNRESOLVED:
-        return "dangerous", Severity.HIGH, "its name is built while loading, so it cannot be checked"
+        return "dangerous", Severity.HIGH, "is named only while loading, so it cannot be checked statically"
     parts = module.split(".")
     for i in range(len(parts), 0, -1):
         table = _DANGEROUS.get(".".join(parts[:i]))
