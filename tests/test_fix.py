@@ -378,3 +378,26 @@ def test_bandit_merged_findings_keep_their_fix(tmp_path):
     p.write_text("import yaml\nyaml.load(f)\n")
     assert main(["fix", str(p), "--bandit"]) == 0
     assert p.read_text() == "import yaml\nyaml.safe_load(f)\n"
+
+
+ANCHOR_CASES = [
+    "import requests\nr = requests.get(f, verify=False)\n",  # `f` also occurs inside `verify=False`
+    "import requests\nf = 1\nr = requests.get(f, verify=False)\nrequests.get(f, verify=False)\n",
+    "import torch\nx = True\ntorch.load(p, weights_only=False); torch.load(q, weights_only=False)\n",
+    "import gradio as gr\nd = gr.Blocks()\nd.launch(\n    share=True,\n    server_name='0.0.0.0',\n)\n",
+    "import yaml\nif True:\n    c = [yaml.load(\n        f)]\n",
+]
+
+
+@pytest.mark.parametrize("code", ANCHOR_CASES)
+def test_fix_anchors_resolve_like_libcst_positions(code, monkeypatch):
+    import mlsec.engine as engine
+
+    fast = [f.fix for f in analyze(from_string(code, path="t.py"), NATIVE, use_cache=False).findings]
+    monkeypatch.setattr(engine, "_text_spans", lambda module, text, nodes: {})  # PositionProvider only
+    slow = [f.fix for f in analyze(from_string(code, path="t.py"), NATIVE, use_cache=False).findings]
+    assert fast == slow and any(fast)
+
+
+def test_verify_after_a_short_positional_argument():
+    assert fixed("import requests\nr = requests.get(f, verify=False)\n") == "import requests\nr = requests.get(f)\n"

@@ -237,11 +237,12 @@ class RuleContext:
         if not self._pending and not self._pending_fixes:
             return
         nodes = [n for _, n in self._pending]
-        if self._pending_fixes:
-            from .rules.fixes import anchor_nodes
-
-            nodes += [n for f in self._pending_fixes for n in anchor_nodes(f.fix)]
         spans = _text_spans(module, self.code.python, nodes)
+        if self._pending_fixes:
+            from .rules.fixes import anchor_nodes, anchor_spans
+
+            anchor_spans(module, self.code.python, self._pending, self._pending_fixes, spans)
+            nodes += [n for f in self._pending_fixes for n in anchor_nodes(f.fix)]
         if len(spans) < len({id(n) for n in nodes}):
             from libcst.metadata import MetadataWrapper, PositionProvider
 

@@ -55,6 +55,38 @@ def anchor_nodes(fix: dict[str, Any] | None) -> list[Any]:
     return [e[k][0] for e in fix.get("edits", ()) for k in ("start", "end")]
 
 
+def anchor_spans(module: Any, text: str, pending: list[tuple[Any, Any]], pending_fixes: list[Any],
+                 spans: dict[int, tuple[int, int, int, int]]) -> None:
+    """Add the positions of fix anchors to `spans` without libcst's PositionProvider where possible.
+
+    An anchor (`True` in `verify=True`) rarely occurs once in a whole cell, but usually once in the
+    text of the node its finding reports, whose position is known: search there first, then the cell.
+    """
+    from ..engine import _text_spans, iter_nodes
+
+    parents = {id(f): node for f, node in pending}
+    starts: list[int] | None = None
+    rest: list[Any] = []
+    for f in pending_fixes:
+        anchors = [n for n in anchor_nodes(f.fix) if id(n) not in spans]
+        parent = parents.get(id(f))
+        ps = spans.get(id(parent)) if parent is not None else None
+        if anchors and ps is not None:
+            inside = {id(n) for n in iter_nodes(parent)}
+            rest.extend(n for n in anchors if id(n) not in inside)  # a neighbour of the reported node
+            anchors = [n for n in anchors if id(n) in inside]
+            if starts is None:
+                starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+            if ps[2] <= len(starts):
+                a, b = starts[ps[0] - 1] + ps[1], starts[ps[2] - 1] + ps[3]
+                for key, (line, col, end_line, end_col) in _text_spans(module, text[a:b], anchors).items():
+                    spans[key] = (ps[0] + line - 1, col + (ps[1] if line == 1 else 0),
+                                  ps[0] + end_line - 1, end_col + (ps[1] if end_line == 1 else 0))
+        rest.extend(n for n in anchors if id(n) not in spans)
+    if rest:
+        spans.update(_text_spans(module, text, rest))
+
+
 def resolve_anchors(fix: dict[str, Any] | None, spans: dict[int, tuple[int, int, int, int]]) -> dict[str, Any] | None:
     """The fix with node anchors turned into cell positions; None if a node has no position."""
     if not fix or not fix.get("anchored"):
