@@ -52,11 +52,16 @@ def nothing_is_loaded(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("mlsec unpickled, unmarshalled or executed something")
 
+    class RefusingUnpickler:  # a class, so libraries imported during a test can still subclass it
+        def __init__(self, *args, **kwargs):
+            refuse()
+
     import _pickle
 
     for mod in (pickle, _pickle):
-        for name in ("load", "loads", "Unpickler"):
-            monkeypatch.setattr(mod, name, refuse)
+        monkeypatch.setattr(mod, "load", refuse)
+        monkeypatch.setattr(mod, "loads", refuse)
+        monkeypatch.setattr(mod, "Unpickler", RefusingUnpickler)
     # (marshal.loads is left alone: the import system itself loads .pyc files with it)
     monkeypatch.setattr(os, "system", refuse)
     yield
@@ -266,6 +271,49 @@ def test_keras_zip_lambda_layer_and_custom_object(tmp_path):
     assert "`evil_pkg.layers.Backdoor`" in fs[0].message
 
 
+def require(name: str, env: str = "MLSEC_REQUIRE_OPTIONAL"):
+    """Import an optional library; skip without it, fail when CI's MLSEC_REQUIRE_* variable says it must run."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        if os.environ.get(env) == "1":
+            pytest.fail(f"{name} is required ({env}=1) but cannot be imported: {exc}")
+        pytest.skip(f"{name} not installed")
+
+
+def test_real_torch_checkpoints(tmp_path):
+    torch = require("torch", "MLSEC_REQUIRE_TORCH")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.ReLU())
+    torch.save(net.state_dict(), tmp_path / "state.pt")
+    torch.save(net.state_dict(), tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    torch.save(net, tmp_path / "full_model.pth")
+    torch.save({"epoch": 3, "optimizer": torch.optim.SGD(net.parameters(), lr=0.1).state_dict(),
+                "model": net.state_dict()}, tmp_path / "training.ckpt")
+    for name in ("state.pt", "legacy.pt", "full_model.pth", "training.ckpt"):
+        assert findings(tmp_path / name) == [], name
+    torch.save({"model": net.state_dict(), "hook": Evil()}, tmp_path / "evil.pt")
+    torch.save({"model": net.state_dict(), "hook": Evil()}, tmp_path / "evil_legacy.pt",
+               _use_new_zipfile_serialization=False)
+    for name in ("evil.pt", "evil_legacy.pt"):
+        assert [(r, s) for r, s, _ in findings(tmp_path / name)] == [("MLS801", "critical")], name
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # keras' torch backend and numpy 2
+def test_real_keras_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
+    keras = require("keras")
+    inp = keras.Input((3,))
+    out = keras.layers.Lambda(lambda t: t * 2, name="times_two")(keras.layers.Dense(2)(inp))
+    keras.Model(inp, out).save(tmp_path / "lambda.keras")
+    plain = keras.Input((3,))
+    keras.Model(plain, keras.layers.Dense(2)(plain)).save(tmp_path / "plain.keras")
+    fs = scan_artifact(tmp_path / "lambda.keras")
+    assert [(f.rule_id, f.severity.label) for f in fs] == [("MLS803", "high")] and "`times_two`" in fs[0].message
+    assert findings(tmp_path / "plain.keras") == []
+
+
 def h5py_or_skip() -> None:
     """h5py comes with keras (CI installs it); without it skip, unless MLSEC_REQUIRE_OPTIONAL=1 says fail."""
     try:
@@ -446,5 +494,7 @@ def test_demo_model_file_is_a_harmless_fake():
 def test_the_guard_itself_refuses_to_unpickle():
     with pytest.raises(AssertionError, match="unpickled"):
         pickle.loads(EVIL)
+    with pytest.raises(AssertionError):
+        pickle.Unpickler(io.BytesIO(EVIL)).load()
     with pytest.raises(AssertionError):
         os.system("echo never")

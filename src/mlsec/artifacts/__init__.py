@@ -17,11 +17,12 @@ import io
 import os
 from typing import IO, TYPE_CHECKING, Iterable
 
-from .limits import MAX_READ_BYTES, Budget, BoundedReader, OverBudget
+from .limits import MAX_READ_BYTES, Budget, BoundedReader, OverBudget, make_reader
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import Config
     from ..findings import Finding, Severity
+    from .limits import MemoryReader
 
 __all__ = ["ARTIFACT_EXTENSIONS", "MAX_READ_BYTES", "is_artifact", "scan_artifact"]
 
@@ -32,7 +33,7 @@ ARTIFACT_EXTENSIONS = (
 # Extensions that promise a pickle: anything else in such a file is reported as not checked.
 # The others (.bin, .p, .h5...) are also used for data that is not a model; those are left alone.
 _PICKLE_EXTENSIONS = (".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".ckpt")
-HASH_LIMIT = 64 * 1024 * 1024  # model files up to this size are content-hashed for the scan cache
+HASH_LIMIT = 4 * 1024 * 1024  # model files up to this size are content-hashed for the scan cache (larger: size+mtime)
 
 
 def is_artifact(path: str) -> bool:
@@ -75,13 +76,13 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
     elif head.startswith(keras.HDF5_MAGIC):
         keras.scan_h5(path, fh, out, budget)
     elif head.startswith(archives.NPY_MAGIC):
-        archives.scan_npy(BoundedReader(fh, budget, size=size), out)
+        archives.scan_npy(make_reader(fh, budget, size), out)
     elif head[:1] == b"\x80" and len(head) > 1 and 0 < head[1] <= 5:
-        check_pickles(BoundedReader(fh, budget, size=size), out, "")
+        check_pickles(make_reader(fh, budget, size), out, "")
     elif archives.compression_of(head) and ext in (*_PICKLE_EXTENSIONS, ".p", ".bin"):
         archives.scan_compressed(fh, archives.compression_of(head) or "", out, budget)
     elif ext in _PICKLE_EXTENSIONS and head[:1] in _PROTO01_STARTS:
-        check_pickles(BoundedReader(fh, budget, size=size), out, "")
+        check_pickles(make_reader(fh, budget, size), out, "")
     elif ext in _PICKLE_EXTENSIONS:
         out.not_checked("not a pickle, zip, numpy or compressed file mlsec can read")
 
@@ -90,7 +91,7 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
 _PROTO01_STARTS = frozenset(bytes([b]) for b in b"(c}])NIJKLMFGSUVXTtdlp")
 
 
-def check_pickles(reader: BoundedReader, out: "Collector", where: str, note: str = "") -> None:
+def check_pickles(reader: "BoundedReader | MemoryReader", out: "Collector", where: str, note: str = "") -> None:
     """Report what the pickles in `reader` import, and why the walk stopped early, if it did."""
     from .pickles import classify, scan_pickles
 

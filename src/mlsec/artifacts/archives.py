@@ -13,7 +13,7 @@ import re
 import zipfile
 from typing import IO, TYPE_CHECKING
 
-from .limits import Budget, BoundedReader, OverBudget
+from .limits import IN_MEMORY_BYTES, Budget, BoundedReader, MemoryReader, OverBudget, make_reader
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import Collector
@@ -83,9 +83,9 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                 out.not_checked(f"member {info.filename!r} cannot be opened ({exc})")
                 continue
             with member:
-                reader = BoundedReader(member, budget, size=info.file_size)
                 where = info.filename
                 try:
+                    reader = make_reader(member, budget, info.file_size)
                     if info.filename == "config.json" and is_keras:
                         text = reader.read(MAX_CONFIG_BYTES + 1)
                         if len(text) > MAX_CONFIG_BYTES:
@@ -106,7 +106,7 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                     out.not_checked(f"member {where!r} cannot be read ({exc})")
 
 
-def scan_npy(reader: BoundedReader, out: "Collector", where: str = "") -> None:
+def scan_npy(reader: "BoundedReader | MemoryReader", out: "Collector", where: str = "") -> None:
     """A .npy file: object arrays (`descr` holding 'O') are pickles after the header; other arrays are data."""
     magic = reader.read(8)
     if len(magic) < 8 or not magic.startswith(NPY_MAGIC):
@@ -221,8 +221,30 @@ def scan_compressed(fh: IO[bytes], kind: str, out: "Collector", budget: Budget) 
         out.not_checked("lz4-compressed (joblib compress='lz4'); mlsec does not decompress lz4")
         return
     stream = _Decompressed(fh, kind)
-    reader = BoundedReader(stream, budget)
     try:
+        head = stream.read(IN_MEMORY_BYTES + 1)
+        if len(head) <= IN_MEMORY_BYTES:
+            budget.take(len(head))
+            reader: "BoundedReader | MemoryReader" = MemoryReader(head)
+        else:
+            reader = BoundedReader(_Chain(head, stream), budget)
         check_pickles(reader, out, "", note=f"inside {kind}-compressed data (offsets after decompression)")
     except ValueError as exc:
         out.not_checked(str(exc))
+
+
+class _Chain:
+    """Bytes already read, then the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head = head
+        self.at = 0
+        self.rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.at < len(self.head):
+            n = len(self.head) - self.at if n is None or n < 0 else n
+            out = self.head[self.at:self.at + n]
+            self.at += len(out)
+            return out
+        return self.rest.read(n)

@@ -6,6 +6,7 @@ source and in the budget, and counts every byte it gives out against the file's 
 """
 from __future__ import annotations
 
+import io
 from typing import IO
 
 MAX_READ_BYTES = 512 * 1024 * 1024  # bytes read (after decompression) per model file
@@ -110,3 +111,39 @@ def _seekable(raw: IO[bytes]) -> bool:
         return bool(raw.seekable())
     except (AttributeError, OSError, ValueError):
         return False
+
+
+IN_MEMORY_BYTES = 64 * 1024 * 1024  # sources up to this size are read at once and parsed from memory (faster)
+
+
+class MemoryReader(io.BytesIO):
+    """The fast path: bytes already read (and counted); `read(n)` never returns more than exists."""
+
+    def __init__(self, data: bytes, base: int = 0):
+        super().__init__(data)
+        self.base = base
+        self.length = len(data)
+
+    def tell(self) -> int:  # type: ignore[override]
+        return self.base + super().tell()
+
+    def peek1(self) -> bytes:
+        pos = super().tell()
+        b = self.read(1)
+        self.seek(pos)
+        return b
+
+    def skip(self, n: int) -> int:
+        pos = super().tell()
+        end = min(pos + max(n, 0), self.length)
+        self.seek(end)
+        return end - pos
+
+
+def make_reader(raw: IO[bytes], budget: Budget, size: int | None = None, base: int = 0) -> "BoundedReader | MemoryReader":
+    """A reader over `raw` for `pickletools.genops`: from memory when the size is known and small enough,
+    else streamed through `BoundedReader`. Either way every byte counts against `budget`."""
+    if size is not None and size <= IN_MEMORY_BYTES:
+        budget.take(size)
+        return MemoryReader(raw.read(size), base)
+    return BoundedReader(raw, budget, size, base)

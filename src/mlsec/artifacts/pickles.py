@@ -9,6 +9,7 @@ those bytes are skipped using the wrapper's shape and dtype as read from the opc
 """
 from __future__ import annotations
 
+import pickletools
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 _INT_OPS = frozenset({"BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1", "LONG4"})
 _NEUTRAL_OPS = frozenset({"PROTO", "FRAME"})
+_SPECIAL_OPS = _STRING_OPS | _PUT_OPS | _GET_OPS | _INT_OPS | _NEUTRAL_OPS | {
+    "MEMOIZE", "GLOBAL", "INST", "STACK_GLOBAL", "BUILD", "REDUCE"}
+_PLAIN_OPS = frozenset(op.name for op in pickletools.opcodes) - _SPECIAL_OPS
 
 
 class _Unknown:
@@ -80,8 +84,6 @@ class PickleScan:
 
 def scan_pickles(reader: BoundedReader) -> PickleScan:
     """Walk every pickle in `reader` (back to back). Keeps what it found before any parse error."""
-    import pickletools
-
     result = PickleScan()
     memo: dict[int, object] = {}
     outer_memo: dict[int, object] | None = None
@@ -103,13 +105,16 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
         elif not joblib.inside:
             memo = {}
         recent: deque = deque(maxlen=8)
+        push = recent.append
         ops_here = 0
         try:
             for op, arg, pos in pickletools.genops(reader):
                 ops_here += 1
-                result.opcodes += 1
-                offset = pos if pos is not None else reader.tell()
                 name = op.name
+                if name in _PLAIN_OPS:  # most opcodes: data that only matters as "not a string"
+                    push(UNKNOWN)
+                    continue
+                offset = pos if pos is not None else reader.tell()
                 if name in _STRING_OPS:
                     value = arg.decode("latin-1") if isinstance(arg, bytes) else arg
                     recent.append(value)
@@ -144,7 +149,8 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
                                    attr if isinstance(attr, str) else UNRESOLVED, offset, name)
                         recent.append(UNKNOWN)
                 elif name in _INT_OPS:
-                    joblib.integer(arg)
+                    if joblib.active:
+                        joblib.integer(arg)
                     recent.append(UNKNOWN)
                 elif name == "BUILD":
                     recent.append(UNKNOWN)
@@ -166,13 +172,16 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
                 elif name not in _NEUTRAL_OPS:
                     recent.append(UNKNOWN)
         except OverBudget as exc:
+            result.opcodes += ops_here
             result.problem, result.problem_offset = str(exc), reader.tell()
             return result
         except Exception as exc:  # genops raises ValueError for bad or truncated input; anything else alike
+            result.opcodes += ops_here
             if result.streams == 0 or ops_here > 2 or joblib.inside:
                 result.problem = _describe(exc)
                 result.problem_offset = reader.tell()
             return result
+        result.opcodes += ops_here
         result.streams += 1
     return result
 
