@@ -401,3 +401,11 @@ def test_fix_anchors_resolve_like_libcst_positions(code, monkeypatch):
 
 def test_verify_after_a_short_positional_argument():
     assert fixed("import requests\nr = requests.get(f, verify=False)\n") == "import requests\nr = requests.get(f)\n"
+
+
+def test_scan_summary_counts_fixable_findings(tmp_path, capsys):
+    p = tmp_path / "t.py"
+    p.write_text("import yaml, numpy as np\nyaml.load(f)\nnp.load('a.npy', allow_pickle=True)\nimport pickle\npickle.load(f)\n")
+    main(["scan", str(p), "--no-bandit", "--no-cache"])
+    out = capsys.readouterr().out
+    assert "fixable: 1 with `mlsec fix`, 1 with `mlsec fix --unsafe-fixes`" in out

@@ -215,6 +215,12 @@ def summary(report: Any, color: bool = False) -> str:
             both = sum(1 for f in findings if f.source == "native+bandit")
             only = sum(1 for f in findings if f.source == "bandit")
             lines.append(f"  bandit: {only} of its own, {both} also found by mlsec rules")
+        fixable = [f for f in findings if isinstance(f.fix, dict) and not f.in_output]
+        if fixable:
+            safe = sum(1 for f in fixable if f.fix.get("safe"))
+            bits = [f"{safe} with `mlsec fix`"] if safe else []
+            bits += [f"{len(fixable) - safe} with `mlsec fix --unsafe-fixes`"] if len(fixable) > safe else []
+            lines.append("  fixable: " + ", ".join(bits))
     errors = len(report.errors)
     if errors:
         lines.append(_paint(f"  {errors} file error{'s' if errors != 1 else ''} (see above)", _ERROR, color))
