@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "scan",
-        help="scan .ipynb and .py files (folders are searched recursively)",
-        description="Scan notebooks and Python files. Options override [tool.mlsec] in the nearest pyproject.toml.",
+        help="scan .ipynb, .py and model files (folders are searched recursively)",
+        description="Scan notebooks, Python files and model files (.pkl, .pt, .joblib, .keras, .h5...; read as "
+                    "bytes, never loaded). Options override [tool.mlsec] in the nearest pyproject.toml.",
         epilog=(
             "exit codes: 0 clean; 1 findings at or above --fail-on; 2 usage/config error, missing path, "
             "or a file that could not be scanned (the rest is still scanned and reported)."
