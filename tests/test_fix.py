@@ -409,3 +409,9 @@ def test_scan_summary_counts_fixable_findings(tmp_path, capsys):
     main(["scan", str(p), "--no-bandit", "--no-cache"])
     out = capsys.readouterr().out
     assert "fixable: 1 with `mlsec fix`, 1 with `mlsec fix --unsafe-fixes`" in out
+
+
+def test_torch_load_with_a_pickle_module_gets_no_fix():
+    # torch refuses weights_only=True together with pickle_module
+    assert fixes_of("import torch, dill\ntorch.load(p, pickle_module=dill)\n", "MLS103") == [None]
+    assert fixes_of("import torch, dill\ntorch.load(p, 'cpu', dill)\n", "MLS103") == [None]

@@ -186,8 +186,10 @@ passes `weights_only=False` explicitly.
         wo = call.arg(None, "weights_only")
         if is_true(wo):
             return
-        fix = fixes.fix([fixes.set_keyword(call.node, "weights_only", "True")], safe=False,
-                        title="Pass weights_only=True")
+        fix = None
+        if "pickle_module" not in call.kwargs and len(call.args) < 3:  # torch refuses weights_only with a pickle_module
+            fix = fixes.fix([fixes.set_keyword(call.node, "weights_only", "True")], safe=False,
+                            title="Pass weights_only=True")
         if wo is not None and is_false(wo):
             sev, notes = _downloaded(self, call, ctx, Severity.HIGH)
             ctx.report(self, call.node, severity=sev, notes=notes, fix=fix)
@@ -273,9 +275,11 @@ architecture in code and call `model.load_weights(path)`.
 """
     triggers = (r"safe_mode", r"model_from_yaml")
     modules = ("keras.models.model_from_yaml", "keras.model_from_yaml")
+    fixable = "unsafe"  # models with Lambda layers stop loading
     VALID = [Valid("import keras\nkeras.models.load_model('m.keras')")]
     INVALID = [
-        Invalid("import tensorflow as tf\nm = tf.keras.models.load_model('m.keras', safe_mode=False)", line=2),
+        Invalid("import tensorflow as tf\nm = tf.keras.models.load_model('m.keras', safe_mode=False)", line=2,
+                expected_replacement="import tensorflow as tf\nm = tf.keras.models.load_model('m.keras')"),
         Invalid("from keras.models import load_model\nload_model('m.h5', safe_mode=False)"),
         Invalid("from tensorflow.keras.models import model_from_yaml\nmodel_from_yaml(text)"),
     ]
@@ -285,7 +289,9 @@ architecture in code and call `model.load_weights(path)`.
             ctx.report(self, call.node)
         elif call.name in ("load_model", "load") and call.is_("keras.*") and is_false(call.arg(None, "safe_mode")):
             sev, notes = _downloaded(self, call, ctx, self.severity)
-            ctx.report(self, call.node, severity=sev, notes=notes)
+            edit = fixes.remove_keyword(call.node, "safe_mode") or fixes.replace(call.kwargs["safe_mode"].value, "True")
+            ctx.report(self, call.node, severity=sev, notes=notes,
+                       fix=fixes.fix([edit], safe=False, title="Remove safe_mode=False"))
 
 
 _SAFE_YAML_LOADERS = ("SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader")

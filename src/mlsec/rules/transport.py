@@ -115,7 +115,8 @@ verification for every `requests` call in the process; it works with requests < 
         Invalid("import requests\nr = requests.post(verify=False, url=u, json=d)",
                 expected_replacement="import requests\nr = requests.post(url=u, json=d)"),
         Invalid("import requests\nrequests.Session().get(url, verify=False)"),
-        Invalid("import requests\nsession = requests.Session()\nsession.verify = False", line=3),
+        Invalid("import requests\nsession = requests.Session()\nsession.verify = False", line=3,
+                expected_replacement="import requests\nsession = requests.Session()\nsession.verify = True"),
         Invalid("self.session.verify = False", note="unresolved, but named like a session"),
         Invalid("import httpx\nclient = httpx.Client(verify=False)"),
         Invalid("from requests import post\npost(url, json=d, verify=False)"),
@@ -165,7 +166,8 @@ verification for every `requests` call in the process; it works with requests < 
                 return  # `args.verify = False`: some other setting
             ctx.report(self, assign.node, confidence=Confidence.HIGH if r else Confidence.MEDIUM,
                        message=f"`{assign.target} = False` turns off certificate verification for every request of "
-                               "this session")
+                               "this session",
+                       fix=fixes.fix([fixes.replace(assign.value, "True")], safe=False, title="Set verify = True"))
             return
         r = assign.resolved_target or ""
         for var in _CA_BUNDLE_VARS:
