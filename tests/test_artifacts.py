@@ -399,6 +399,11 @@ def test_bad_zip_traversal_and_zip_bomb(tmp_path):
                                                                   "archive/data.pkl": TORCH_DATA_PKL})))
     assert sorted((f.rule_id, f.severity.label) for f in fs) == [("MLS801", "critical"), ("MLS805", "medium")]
     assert any("leaves the archive folder" in f.message for f in fs)
+    corrupt = bytearray(zip_bytes({"archive/data.pkl": bytes(range(256)) * 50}))
+    at = corrupt.find(b"data.pkl") + len("data.pkl") + 5  # inside the deflated data
+    corrupt[at:at + 3] = b"\xff\xff\xff"
+    fs = scan_artifact(write(tmp_path / "corrupt.pt", bytes(corrupt)))
+    assert [f.rule_id for f in fs] == ["MLS806"] and "archive/data.pkl" in fs[0].message
     bomb = zip_bytes({"archive/data.pkl": b"\x00" * (20 * 1024 * 1024)})
     assert len(bomb) < 100_000
     fs = scan_artifact(write(tmp_path / "bomb.pt", bomb))

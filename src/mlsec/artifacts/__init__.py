@@ -57,6 +57,8 @@ def scan_artifact(path: "str | os.PathLike[str]", data: bytes | None = None) -> 
         out.not_checked(str(exc))
     except (OSError, MemoryError, RecursionError) as exc:
         out.not_checked(f"reading stopped: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a file must never end the scan; say what happened instead
+        out.not_checked(f"mlsec could not finish reading it ({type(exc).__name__}: {exc}); please report this")
     return out.findings
 
 
@@ -76,7 +78,7 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
     elif head.startswith(keras.HDF5_MAGIC):
         keras.scan_h5(path, fh, out, budget)
     elif head.startswith(archives.NPY_MAGIC):
-        archives.scan_npy(make_reader(fh, budget, size), out)
+        archives.scan_npy(BoundedReader(fh, budget, size=size), out)  # numeric arrays: only the header is read
     elif head[:1] == b"\x80" and len(head) > 1 and 0 < head[1] <= 5:
         check_pickles(make_reader(fh, budget, size), out, "")
     elif archives.compression_of(head) and ext in (*_PICKLE_EXTENSIONS, ".p", ".bin"):

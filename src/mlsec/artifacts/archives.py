@@ -85,6 +85,9 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
             with member:
                 where = info.filename
                 try:
+                    if lower.endswith(".npy"):  # numeric arrays: only the header is read
+                        scan_npy(BoundedReader(member, budget, size=info.file_size), out, where)
+                        continue
                     reader = make_reader(member, budget, info.file_size)
                     if info.filename == "config.json" and is_keras:
                         text = reader.read(MAX_CONFIG_BYTES + 1)
@@ -92,8 +95,6 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                             out.not_checked(f"{where} is over {MAX_CONFIG_BYTES // 2**20} MiB; not read")
                             continue
                         keras.scan_config_text(text, out, where)
-                    elif lower.endswith(".npy"):
-                        scan_npy(reader, out, where)
                     else:
                         from . import check_pickles
 
@@ -101,9 +102,8 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                 except OverBudget as exc:
                     out.not_checked(str(exc))
                     return
-                except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
-                    # genops errors are handled inside; these come from decompression (CRC, zlib)
-                    out.not_checked(f"member {where!r} cannot be read ({exc})")
+                except Exception as exc:  # noqa: BLE001 - decompression: BadZipFile (CRC), zlib.error, LZMAError...
+                    out.not_checked(f"member {where!r} cannot be read ({type(exc).__name__}: {exc})")
 
 
 def scan_npy(reader: "BoundedReader | MemoryReader", out: "Collector", where: str = "") -> None:
@@ -131,6 +131,9 @@ def scan_npy(reader: "BoundedReader | MemoryReader", out: "Collector", where: st
         return
     if "O" not in repr(descr):
         return  # plain numbers or strings: no pickle
+    if isinstance(reader, BoundedReader) and reader.size is not None and reader.size - reader.pos <= IN_MEMORY_BYTES:
+        start = reader.tell()
+        reader = MemoryReader(reader.read(reader.size - reader.pos), base=start)  # the fast path for the pickle
     from . import check_pickles
 
     check_pickles(reader, out, where, note="an object array: numpy.load(allow_pickle=True) unpickles it")
