@@ -71,6 +71,8 @@ def test_verify_false_removed_or_set_when_a_comment_is_in_the_way():
     assert fixed("import httpx\nc = httpx.Client(verify=False)\n") == "import httpx\nc = httpx.Client()\n"
     code = "import requests\nr = requests.get(\n    url,  # where\n    verify=False,\n)\n"
     assert fixed(code) == "import requests\nr = requests.get(\n    url,  # where\n    verify=True,\n)\n"
+    code = "import requests\nr = requests.get(\n    url,\n    verify=False,  # proxy\n)\n"
+    assert fixed(code) == "import requests\nr = requests.get(\n    url,\n    verify=True,  # proxy\n)\n"
     code = "import requests\nr = requests.get(\n    url,\n    verify=False,\n    timeout=5,\n)\n"
     assert fixed(code) == "import requests\nr = requests.get(\n    url,\n    timeout=5,\n)\n"
 

@@ -145,8 +145,8 @@ def remove_keyword(call_node: "cst.Call", name: str) -> dict[str, Any] | None:
     if arg is None:
         return None
     i = next(k for k, a in enumerate(args) if a is arg)
-    if i > 0:
-        e, between = edit(args[i - 1], arg, "", start_side="end"), [args[i - 1]]
+    if i > 0:  # the argument's own trailing comment would otherwise end up on the line before
+        e, between = edit(args[i - 1], arg, "", start_side="end"), [args[i - 1], arg]
     elif i + 1 < len(args):
         e, between = edit(arg, args[i + 1], "", end_side="start"), [arg]
     else:
