@@ -503,3 +503,13 @@ def test_the_guard_itself_refuses_to_unpickle():
         pickle.Unpickler(io.BytesIO(EVIL)).load()
     with pytest.raises(AssertionError):
         os.system("echo never")
+
+
+def test_lint_api_reads_model_files_with_the_config(tmp_path):
+    import mlsec
+
+    p = write(tmp_path / "m.pkl", EVIL)
+    report = mlsec.lint(str(p))
+    assert [f.rule_id for f in report.findings] == ["MLS801"] and report.errors == [] and report.files == 1
+    assert mlsec.lint(str(p), ignore=["MLS8"]).findings == []
+    assert mlsec.lint(str(p), min_severity="critical").findings[0].severity.label == "critical"

@@ -32,6 +32,12 @@ def lint(
         isinstance(target, str) and "\n" not in target and len(target) < 4096 and os.path.isfile(target)
     ):
         path = os.fspath(target)
+        from .artifacts import is_artifact
+
+        if is_artifact(path):  # a model file: read as bytes by mlsec.artifacts, never loaded
+            from .artifacts import analyse
+
+            return Report(findings=analyse(path, config or Config()), files=1)
         try:
             doc = load_path(path)
         except SourceError as exc:
