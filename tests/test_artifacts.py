@@ -314,6 +314,21 @@ def test_real_keras_files(tmp_path, monkeypatch):
     assert findings(tmp_path / "plain.keras") == []
 
 
+def test_keras_function_references(tmp_path):
+    def dense(activation):
+        return {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "activation": activation}}
+
+    builtin = {"module": "builtins", "class_name": "function", "config": "abs", "registered_name": "function"}
+    exec_ = {"module": "builtins", "class_name": "function", "config": "exec", "registered_name": "function"}
+    custom = {"module": "mypkg.acts", "class_name": "function", "config": "swishy", "registered_name": "function"}
+    assert findings(write(tmp_path / "abs.keras", keras_zip(keras_config(dense(builtin))))) == []
+    fs = scan_artifact(write(tmp_path / "exec.keras", keras_zip(keras_config(dense(exec_)))))
+    assert [(f.rule_id, f.severity.label) for f in fs] == [("MLS804", "critical")]
+    assert "`builtins.exec`" in fs[0].message and "dangerous callable" in fs[0].message
+    fs = scan_artifact(write(tmp_path / "custom.keras", keras_zip(keras_config(dense(custom)))))
+    assert [(f.rule_id, f.severity.label) for f in fs] == [("MLS804", "low")] and "`mypkg.acts.swishy`" in fs[0].message
+
+
 def h5py_or_skip() -> None:
     """h5py comes with keras (CI installs it); without it skip, unless MLSEC_REQUIRE_OPTIONAL=1 says fail."""
     try:

@@ -161,11 +161,13 @@ class Collector:
         self._add(R, f"Keras model has a Lambda layer `{name}` calling {function}: it runs when the model loads "
                      f"without safe_mode", None, [f"in {where}", *notes] if where else list(notes))
 
-    def custom_object(self, qualname: str, where: str) -> None:
+    def custom_object(self, qualname: str, where: str, severity: "Severity | None" = None) -> None:
         from ..rules.artifacts import KerasCustomObject as R
 
-        self._add(R, f"Keras model config refers to `{qualname}` outside Keras: loading imports that module",
-                  None, [f"in {where}"] if where else [])
+        what = ("a dangerous callable: loading the model can call it" if severity is not None
+                else "outside Keras: loading imports that module")
+        self._add(R, f"Keras model config refers to `{qualname}`, {what}", severity,
+                  [f"in {where}"] if where else [])
 
     def suspicious(self, what: str, notes: Iterable[str] = ()) -> None:
         from ..rules.artifacts import SuspiciousArchive as R

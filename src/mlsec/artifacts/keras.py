@@ -59,7 +59,7 @@ def scan_config(config: Any, out: "Collector", where: str) -> None:
         custom = _custom_object(node)
         if custom and custom not in customs:
             customs.add(custom)
-            out.custom_object(custom, where)
+            out.custom_object(custom, where, _danger(node))
         stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
 
 
@@ -80,12 +80,35 @@ def _function_of(cfg: dict[str, Any]) -> str:
     return "a Python function"
 
 
+def _function_ref(node: dict[str, Any]) -> tuple[str, str] | None:
+    """(module, name) of a Keras 3 function reference: {"module": m, "class_name": "function", "config": name}."""
+    module, name = node.get("module"), node.get("config")
+    if node.get("class_name") == "function" and isinstance(module, str) and isinstance(name, str):
+        return module, name
+    return None
+
+
+def _danger(node: dict[str, Any]):
+    """The severity of a function reference that names a dangerous callable (builtins.exec...), else None."""
+    ref = _function_ref(node)
+    if ref is None:
+        return None
+    from .pickles import classify
+
+    kind, severity, _ = classify(*ref)
+    return severity if kind == "dangerous" else None
+
+
 def _custom_object(node: dict[str, Any]) -> str | None:
-    """`module.Class` for a Keras 3 object whose module is not Keras (custom layers, losses...)."""
+    """`module.Class` for a Keras 3 object whose module is not Keras (custom layers, losses...), or
+    `module.function` for a function reference outside Keras (a builtin only when it is a dangerous one)."""
     cls = node.get("class_name")
     module = node.get("module")
     if not isinstance(cls, str) or not cls:
         return None
+    ref = _function_ref(node)
+    if ref is not None and (not ref[0].startswith(KERAS_MODULES) and ref[0] != "builtins" or _danger(node)):
+        return f"{ref[0]}.{ref[1]}"
     if isinstance(module, str) and module and not module.startswith(KERAS_MODULES) and module != "builtins":
         return f"{module}.{cls}"
     reg = node.get("registered_name")

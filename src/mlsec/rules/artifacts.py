@@ -113,7 +113,9 @@ class KerasCustomObject(ArtifactRule):
     explanation = """
 **Why**: Keras 3 configs name each object's `module` and `registered_name`. For objects outside Keras
 (custom layers, losses, activations) `load_model` imports the named module and calls the class's
-`from_config`, so the model file decides which installed code runs.
+`from_config`, so the model file decides which installed code runs. A function reference
+(`{"module": "builtins", "class_name": "function", "config": "exec"}`) that names a dangerous callable is
+reported at that callable's severity (high or critical) instead of low.
 
 **Example**: `{"module": "evil_pkg.layers", "class_name": "Backdoor", "registered_name": "Backdoor"}`
 reports `refers to evil_pkg.layers.Backdoor`.
