@@ -27,7 +27,8 @@ import {
   IPlacedFinding,
   ISettings,
   SEVERITIES,
-  Severity
+  Severity,
+  sourceKey
 } from './types';
 
 /** What a linter needs from the extension. */
@@ -202,6 +203,10 @@ export abstract class DocumentLinter<T> implements IDisposable {
     };
   }
 
+  protected emitChanged(): void {
+    this._changed.emit();
+  }
+
   protected setState(state: LinterState): void {
     if (this.state !== state) {
       this.state = state;
@@ -249,6 +254,7 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
         }
       }
     };
+    this.prefetch();
     void panel.context.ready.then(() => {
       if (this.isDisposed) {
         return;
@@ -256,6 +262,7 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
       const model = panel.content.model;
       model?.contentChanged.connect(this.onChange, this);
       model?.metadataChanged.connect(this.onChange, this);
+      this.applyPrefetched();
       // now, not after a timer: the server then analyses while JupyterLab renders the cells
       void this.run();
     });
@@ -263,6 +270,61 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
   }
 
   private handlers: IDiagnosticHandlers;
+  private prefetched: ILintResponse | null = null;
+
+  /**
+   * Ask the server to lint the saved file the moment the notebook starts opening. JupyterLab then
+   * spends seconds rendering a long notebook (all of it with windowing "none") and the page runs
+   * nothing else meanwhile; with this answer already here, the diagnostics are applied as soon as the
+   * model is ready instead of after another round trip queued behind that rendering.
+   */
+  private prefetch(): void {
+    if (!this.env.settings().enabled) {
+      return;
+    }
+    const body: ILintRequest = { ...this.baseRequest('notebook', [], 'python', []), fromDisk: true };
+    requestAPI<ILintResponse>(this.env.serverSettings, 'lint', {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' }
+    }).then(
+      response => {
+        if (this.isDisposed) {
+          return;
+        }
+        this.prefetched = response;
+        if (this.panel.context.isReady) {
+          this.applyPrefetched();
+        }
+      },
+      () => undefined // not saved yet, renamed, too large: the regular lint follows anyway
+    );
+  }
+
+  /** Spread the prefetched result if no regular lint has landed and every cell still holds the text it was computed for. */
+  private applyPrefetched(): void {
+    const pre = this.prefetched;
+    this.prefetched = null;
+    const model = this.panel.content.model;
+    if (!pre || !model || this.lintCount > 0 || !pre.sourceKeys || pre.excluded || !this.env.settings().enabled) {
+      return;
+    }
+    if (model.cells.length !== pre.sourceKeys.length || pre.cells.length !== pre.sourceKeys.length) {
+      return;
+    }
+    const targets: INotebookTarget[] = [];
+    for (let i = 0; i < model.cells.length; i++) {
+      const cell = model.cells.get(i);
+      const source = cell.sharedModel.getSource();
+      if (sourceKey(source) !== pre.sourceKeys[i]) {
+        return;
+      }
+      targets.push({ model: cell, source });
+    }
+    this.spread({ body: null as unknown as ILintRequest, targets }, pre);
+    this.appliedAt = performance.now();
+    this.emitChanged();
+  }
 
   private onChange(): void {
     this.schedule();

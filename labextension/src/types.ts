@@ -53,6 +53,17 @@ export interface ILintResponse {
   excluded: boolean;
   durationMs?: number;
   analysisMs?: number;
+  /** With fromDisk: each cell's `sourceKey`, so that results are applied only to unchanged text. */
+  sourceKeys?: string[];
+}
+
+/** Length and 32-bit FNV-1a of the UTF-16 code units (the server's `source_key`). */
+export function sourceKey(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return `${text.length}:${h.toString(16).padStart(8, '0')}`;
 }
 
 export interface ICellPayload {
@@ -70,6 +81,8 @@ export interface ILintRequest {
   ignore: string[];
   settings: { minSeverity: Severity; disabledRules: string[]; bandit: boolean };
   metadata?: Record<string, unknown>;
+  /** Lint the saved file instead of `cells` (sent while JupyterLab is still loading the notebook). */
+  fromDisk?: boolean;
 }
 
 export interface ISettings {

@@ -299,3 +299,70 @@ async def test_notebook_metadata_is_scanned_and_masked(jp_fetch):
     out = await lint(jp_fetch, nb("x = 1", metadata={"colab": {"token": TOKEN}}))
     assert any(d["category"] == "secrets" for d in out["notebook"])
     assert TOKEN not in json.dumps(out)
+
+
+# -- fromDisk: the lint the frontend asks for while JupyterLab is still rendering the notebook ---
+
+
+def _write_notebook(path, cells, metadata=None):
+    nbjson = {"nbformat": 4, "nbformat_minor": 5, "metadata": metadata or {"language_info": {"name": "python"}},
+              "cells": [{"id": c["id"], "cell_type": "code", "source": c["source"], "metadata": {},
+                         "outputs": c.get("outputs", []), "execution_count": None} for c in cells]}
+    path.write_text(json.dumps(nbjson), encoding="utf-8")
+
+
+async def test_from_disk_gives_what_the_same_cells_sent_inline_give(jp_fetch, jp_root_dir):
+    payload = nb("import pickle as pk\n", 'note = "🐍"; obj = pk.load(open("m.pkl", "rb"))\n', f'token = "{TOKEN}"\n')
+    payload["cells"][2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": f"{TOKEN}\n"}]
+    (jp_root_dir / "sub").mkdir()
+    _write_notebook(jp_root_dir / "sub" / "disk.ipynb", payload["cells"])
+    inline = await lint(jp_fetch, {**payload, "path": "sub/disk.ipynb"})
+    r = await jp_fetch("mlsec", "lint", method="POST",
+                       body=json.dumps({"path": "sub/disk.ipynb", "fromDisk": True, "cells": []}))
+    assert TOKEN not in r.body.decode()
+    disk = json.loads(r.body)
+    from mlsec.lab.handlers import source_key
+
+    assert disk["sourceKeys"] == [source_key(c["source"]) for c in payload["cells"]]
+    assert disk["cells"] == inline["cells"]
+    assert any(d["inOutput"] for d in disk["cells"][2])
+
+
+async def test_from_disk_honours_the_notebooks_ignore_list(jp_fetch, jp_root_dir):
+    cells = [{"id": "a", "source": "import pickle\nobj = pickle.loads(data)\n"}]
+    _write_notebook(jp_root_dir / "ign.ipynb", cells, {"mlsec": {"ignore": ["MLS101", "B301", "B403"]}})
+    out = await lint(jp_fetch, {"path": "ign.ipynb", "fromDisk": True})
+    assert out["cells"] == [[]]
+
+
+async def test_from_disk_bad_requests(jp_fetch, jp_root_dir, body_limit):
+    async def status(body):
+        return await status_of(jp_fetch("mlsec", "lint", method="POST", body=json.dumps(body)))
+
+    assert await status({"fromDisk": True, "path": ""}) == 400
+    assert await status({"fromDisk": "yes", "path": "x.ipynb"}) == 400
+    assert await status({"fromDisk": True, "path": "x.ipynb", "cells": [{"source": "x"}]}) == 400
+    assert await status({"fromDisk": True, "path": "missing.ipynb"}) == 404
+    assert await status({"fromDisk": True, "path": "../x.ipynb"}) == 400
+    (jp_root_dir / "big.ipynb").write_text(" " * (body_limit + 10))
+    assert await status({"fromDisk": True, "path": "big.ipynb"}) == 413
+    # not a notebook: an error entry, no crash
+    (jp_root_dir / "bad.ipynb").write_text("{not json")
+    out = await lint(jp_fetch, {"fromDisk": True, "path": "bad.ipynb"})
+    assert out["cells"] == [] and "invalid notebook JSON" in out["errors"][0]["message"]
+
+
+def test_source_key_counts_utf16_units():
+    from mlsec.lab.handlers import source_key
+
+    assert source_key("") == "0:811c9dc5"
+    assert source_key("a") == "1:e40c292c"  # FNV-1a of the single unit 0x61
+    assert source_key("🐍").startswith("2:") and source_key("ab") != source_key("ba")
+
+
+async def test_from_disk_symlink_out_of_root_is_403(jp_fetch, jp_root_dir, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.ipynb"
+    _write_notebook(outside, [{"id": "a", "source": "x = 1\n"}])
+    os.symlink(outside, jp_root_dir / "link.ipynb")
+    assert await status_of(jp_fetch("mlsec", "lint", method="POST",
+                                    body=json.dumps({"fromDisk": True, "path": "link.ipynb"}))) == 403

@@ -123,6 +123,13 @@ class LintHandler(MlsecHandler):
             raise tornado.web.HTTPError(400, reason=str(exc)) from None
         root = self.root_dir
         full = resolve_inside_root(root, request["path"]) if request["path"] else None
+        if request["from_disk"]:
+            if full is None:
+                raise tornado.web.HTTPError(400, reason="'fromDisk' needs a 'path'")
+            if not os.path.isfile(full):
+                raise tornado.web.HTTPError(404, reason="no such file")
+            if os.path.getsize(full) > self.max_body:
+                raise tornado.web.HTTPError(413, reason=f"file over {self.max_body} bytes")
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         result = await loop.run_in_executor(executor(), lint, request, root, full)
@@ -173,11 +180,18 @@ def parse_request(body: bytes) -> dict[str, Any]:
     if kind not in ("notebook", "file"):
         raise BadRequest("kind must be 'notebook' or 'file'")
     cells = data.get("cells")
+    if cells is None and data.get("fromDisk") is True:
+        cells = []
     if not isinstance(cells, list):
         raise BadRequest("'cells' must be a list")
     if len(cells) > MAX_CELLS:
         raise BadRequest(f"more than {MAX_CELLS} cells")
-    if kind == "file" and len(cells) != 1:
+    from_disk = data.get("fromDisk", False)
+    if not isinstance(from_disk, bool):
+        raise BadRequest("fromDisk must be true or false")
+    if from_disk and cells:
+        raise BadRequest("'cells' must be empty with fromDisk")
+    if kind == "file" and len(cells) != 1 and not from_disk:
         raise BadRequest("a file is sent as exactly one cell")
     clean: list[dict[str, Any]] = []
     for i, c in enumerate(cells):
@@ -244,6 +258,7 @@ def parse_request(body: bytes) -> dict[str, Any]:
         "bandit": bandit,
         "language": language,
         "metadata": metadata,
+        "from_disk": from_disk,
     }
 
 
@@ -346,13 +361,30 @@ def project_config(config_path: str | None) -> tuple[Any, str | None]:
 
 def lint(request: dict[str, Any], root: str, full_path: str | None) -> dict[str, Any]:
     """Analyse the request's cells with the project's config plus the UI's settings and the notebook's
-    `mlsec.ignore` list; the result lists each cell's diagnostics in request order."""
+    `mlsec.ignore` list; the result lists each cell's diagnostics in request order.
+
+    `fromDisk`: the cells are read from the saved file instead (the path was checked to be inside the
+    root). The frontend asks for this the moment a notebook starts opening, before JupyterLab has
+    rendered it; the result also carries a key of each cell's source (`source_key`, not the text: it may
+    hold secrets), so that the frontend applies it only to cells that still hold exactly that text."""
     from dataclasses import replace
 
     from ..engine import analyze
     from ..findings import Severity
-    from ..source import Cell, Document, from_cells
+    from ..source import Cell, Document, SourceError, from_cells, load_path
     from .diagnostics import Utf16Map, to_diagnostic
+
+    disk_doc = None
+    if request.get("from_disk") and full_path is not None:
+        try:
+            disk_doc = load_path(full_path)
+        except SourceError as exc:
+            return {"version": API_VERSION, "cells": [], "notebook": [], "errors": [{"message": str(exc)}],
+                    "config": None, "excluded": False, "sourceKeys": []}
+        request = dict(request, cells=[{"source": c.source} for c in disk_doc.cells])
+        if disk_doc.kind == "notebook":
+            meta_ignore = _metadata_ignore(disk_doc.metadata_text)
+            request["ignore"] = [*request["ignore"], *meta_ignore]
 
     config_path = find_config(root, full_path) if full_path is not None else None
     base, config_error = project_config(config_path)
@@ -380,7 +412,10 @@ def lint(request: dict[str, Any], root: str, full_path: str | None) -> dict[str,
         min_severity=max(base.min_severity, Severity.parse(request["min_severity"])),
         bandit=bool(base.bandit and request["bandit"]),
     )
-    if request["kind"] == "file":
+    if disk_doc is not None:
+        doc = replace(disk_doc, path=doc_path)
+        result["sourceKeys"] = [source_key(c["source"]) for c in cells]
+    elif request["kind"] == "file":
         doc = Document(path=doc_path, cells=[Cell(source=cells[0]["source"])], kind="python")
     else:
         doc = from_cells(cells, path=doc_path)
@@ -403,6 +438,29 @@ def lint(request: dict[str, Any], root: str, full_path: str | None) -> dict[str,
         result["cells"][index].append(to_diagnostic(f, maps[index]))
     result["analysisMs"] = round(report.duration * 1000, 1)
     return result
+
+
+def source_key(text: str) -> str:
+    """Length and 32-bit FNV-1a of the UTF-16 code units: what `sourceKey` in the frontend computes."""
+    units = text.encode("utf-16-le")
+    h = 0x811C9DC5
+    for i in range(0, len(units), 2):
+        h ^= units[i] | (units[i + 1] << 8)
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return f"{len(units) // 2}:{h:08x}"
+
+
+def _metadata_ignore(metadata_text: str) -> list[str]:
+    """`mlsec.ignore` of a notebook's metadata (as `parse_request` reads it from a request)."""
+    try:
+        meta = json.loads(metadata_text) if metadata_text else {}
+    except ValueError:
+        return []
+    mlsec_meta = meta.get("mlsec") if isinstance(meta, dict) else None
+    ignore = mlsec_meta.get("ignore") if isinstance(mlsec_meta, dict) else None
+    if not isinstance(ignore, list):
+        return []
+    return [i.strip() for i in ignore if isinstance(i, str) and len(i) <= 64 and i.strip()]
 
 
 def rule_info(rule_id: str | None) -> dict[str, Any] | list[dict[str, Any]] | None:
