@@ -138,6 +138,21 @@ def test_a_name_built_at_load_time_is_dangerous(tmp_path):
     assert any("named only while loading" in f.message for f in fs)
 
 
+def test_pickle_inside_bytes_given_to_pickle_loads_is_checked_too(tmp_path):
+    inner = pickle.dumps(Evil(), protocol=4)
+    proto3 = b"\x80\x03cpickle\nloads\nC" + bytes([len(inner)]) + inner + b"\x85R."
+    text = inner.decode("latin-1").encode("utf-8")  # protocol 2 writes bytes as _codecs.encode(text, "latin1")
+    proto2 = (b"\x80\x02cpickle\nloads\nc_codecs\nencode\nX" + struct.pack("<I", len(text)) + text
+              + b"X\x06\x00\x00\x00latin1\x86R\x85R.")
+    for name, data in (("p3.pkl", proto3), ("p2.pkl", proto2)):
+        fs = scan_artifact(write(tmp_path / name, data))
+        got = sorted((f.rule_id, f.severity.label, "nested pickle" in f.message) for f in fs)
+        assert got == [("MLS801", "critical", True), ("MLS801", "high", False)], (name, fs)
+    # a legitimate blob of data after pickle.loads is only the loader finding
+    data = b"\x80\x03cpickle\nloads\nC\x05hello\x85R."
+    assert [(f.rule_id, f.severity.label) for f in scan_artifact(write(tmp_path / "d.pkl", data))] == [("MLS801", "high")]
+
+
 @pytest.mark.parametrize("module,name,severity", [
     ("subprocess", "Popen", "critical"), ("builtins", "exec", "critical"), ("runpy", "run_path", "critical"),
     ("builtins", "getattr", "high"), ("socket", "create_connection", "high"), ("webbrowser", "open", "high"),

@@ -93,8 +93,14 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
 _PROTO01_STARTS = frozenset(bytes([b]) for b in b"(c}])NIJKLMFGSUVXTtdlp")
 
 
-def check_pickles(reader: "BoundedReader | MemoryReader", out: "Collector", where: str, note: str = "") -> None:
-    """Report what the pickles in `reader` import, and why the walk stopped early, if it did."""
+MAX_NESTING = 3  # pickle in bytes in a pickle...
+
+
+def check_pickles(reader: "BoundedReader | MemoryReader", out: "Collector", where: str, note: str = "",
+                  depth: int = 0) -> None:
+    """Report what the pickles in `reader` import, and why the walk stopped early, if it did. Bytes that a
+    nested loader (`pickle.loads`, `torch.storage._load_from_bytes`) gets are checked the same way."""
+    from .limits import MemoryReader
     from .pickles import classify, scan_pickles
 
     result = scan_pickles(reader)
@@ -114,6 +120,16 @@ def check_pickles(reader: "BoundedReader | MemoryReader", out: "Collector", wher
     if result.problem:
         at = f" at byte {result.problem_offset}" if result.problem_offset is not None else ""
         out.not_checked(f"{result.problem}{at}{inside}")
+    for offset, blob in result.nested:
+        inner = f"{where + ', ' if where else ''}bytes at {offset} loaded as a nested pickle"
+        if depth >= MAX_NESTING:
+            out.not_checked(f"{inner}: nested more than {MAX_NESTING} levels deep; not read")
+        elif blob[:4] == b"PK\x03\x04":
+            from .archives import scan_zip
+
+            scan_zip(io.BytesIO(blob), out, Budget(), "", where=inner)
+        else:
+            check_pickles(MemoryReader(blob), out, inner, note, depth + 1)
 
 
 class Collector:

@@ -42,13 +42,14 @@ def leaves_folder(name: str) -> bool:
     return False
 
 
-def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
+def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str, where: str = "") -> None:
+    """`where`: the zip's own place when it is nested (bytes inside a pickle); member names are added to it."""
     from . import keras
 
     try:
         zf = zipfile.ZipFile(fh)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        out.not_checked(f"the zip archive cannot be read ({exc})")
+        out.not_checked(f"{where + ': ' if where else ''}the zip archive cannot be read ({exc})")
         return
     with zf:
         infos = zf.infolist()
@@ -58,7 +59,7 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
         escaping = [i.filename for i in infos if leaves_folder(i.filename)]
         if escaping:
             more = f" (and {len(escaping) - 1} more)" if len(escaping) > 1 else ""
-            out.suspicious(f"has a member whose name leaves the archive folder: {escaping[0]!r}{more}",
+            out.suspicious(f"{'(' + where + ') ' if where else ''}has a member whose name leaves the archive folder: {escaping[0]!r}{more}",
                            notes=["extracting it writes outside the target folder; PyTorch, Keras and numpy never "
                                   "write such names"])
         names = {i.filename for i in infos}
@@ -74,7 +75,7 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                 continue
             if info.file_size > BOMB_MIN_BYTES and info.file_size > BOMB_RATIO * max(info.compress_size, 1):
                 out.suspicious(
-                    f"member {info.filename!r} expands from {info.compress_size} to {info.file_size} bytes "
+                    f"{'(' + where + ') ' if where else ''}member {info.filename!r} expands from {info.compress_size} to {info.file_size} bytes "
                     f"(a zip bomb)", notes=["not decompressed"])
                 continue
             try:
@@ -83,27 +84,27 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str) -> None:
                 out.not_checked(f"member {info.filename!r} cannot be opened ({exc})")
                 continue
             with member:
-                where = info.filename
+                member_where = f"{where} > {info.filename}" if where else info.filename
                 try:
                     if lower.endswith(".npy"):  # numeric arrays: only the header is read
-                        scan_npy(BoundedReader(member, budget, size=info.file_size), out, where)
+                        scan_npy(BoundedReader(member, budget, size=info.file_size), out, member_where)
                         continue
                     reader = make_reader(member, budget, info.file_size)
                     if info.filename == "config.json" and is_keras:
                         text = reader.read(MAX_CONFIG_BYTES + 1)
                         if len(text) > MAX_CONFIG_BYTES:
-                            out.not_checked(f"{where} is over {MAX_CONFIG_BYTES // 2**20} MiB; not read")
+                            out.not_checked(f"{member_where} is over {MAX_CONFIG_BYTES // 2**20} MiB; not read")
                             continue
-                        keras.scan_config_text(text, out, where)
+                        keras.scan_config_text(text, out, member_where)
                     else:
                         from . import check_pickles
 
-                        check_pickles(reader, out, where)
+                        check_pickles(reader, out, member_where)
                 except OverBudget as exc:
                     out.not_checked(str(exc))
                     return
                 except Exception as exc:  # noqa: BLE001 - decompression: BadZipFile (CRC), zlib.error, LZMAError...
-                    out.not_checked(f"member {where!r} cannot be read ({type(exc).__name__}: {exc})")
+                    out.not_checked(f"member {member_where!r} cannot be read ({type(exc).__name__}: {exc})")
 
 
 def scan_npy(reader: "BoundedReader | MemoryReader", out: "Collector", where: str = "") -> None:

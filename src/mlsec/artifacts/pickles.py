@@ -18,13 +18,21 @@ from ..findings import Severity
 from .limits import BoundedReader, OverBudget
 
 MAX_STREAMS = 64  # pickles read back to back from one file
+_BYTES_HELPERS = frozenset({("_codecs", "encode"), ("codecs", "encode"), ("builtins", "bytes"), ("__builtin__", "bytes")})
+MAX_NESTED = 16  # pickles inside bytes handed to pickle.loads & co, per pickle
+NESTED_LOADERS = frozenset({
+    ("pickle", "loads"), ("_pickle", "loads"), ("cPickle", "loads"), ("dill", "loads"), ("dill._dill", "loads"),
+    ("cloudpickle", "loads"), ("torch.storage", "_load_from_bytes"), ("torch", "load"),
+    ("torch.serialization", "load"),
+})
 _STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
                          "SHORT_BINSTRING"})
 _PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
 _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 _INT_OPS = frozenset({"BININT", "BININT1", "BININT2", "INT", "LONG", "LONG1", "LONG4"})
 _NEUTRAL_OPS = frozenset({"PROTO", "FRAME"})
-_SPECIAL_OPS = _STRING_OPS | _PUT_OPS | _GET_OPS | _INT_OPS | _NEUTRAL_OPS | {
+_BYTES_OPS = frozenset({"SHORT_BINBYTES", "BINBYTES", "BINBYTES8", "BYTEARRAY8"})
+_SPECIAL_OPS = _STRING_OPS | _BYTES_OPS | _PUT_OPS | _GET_OPS | _INT_OPS | _NEUTRAL_OPS | {
     "MEMOIZE", "GLOBAL", "INST", "STACK_GLOBAL", "BUILD", "REDUCE"}
 _PLAIN_OPS = frozenset(op.name for op in pickletools.opcodes) - _SPECIAL_OPS
 
@@ -73,13 +81,28 @@ class PickleScan:
     problem_offset: int | None = None
     opcodes: int = 0
     streams: int = 0
+    # bytes handed to pickle.loads & co inside this pickle: (offset, blob), scanned in turn by the caller
+    nested: list[tuple[int, bytes]] = field(default_factory=list)
+    nested_pending: bool = False
 
     def add(self, module: str, name: str, offset: int, opcode: str) -> None:
         key = (module, name)
+        if key in NESTED_LOADERS:
+            self.nested_pending = True
+        elif key not in _BYTES_HELPERS:  # protocol 2 writes bytes as _codecs.encode(text, "latin1")
+            self.nested_pending = False
         if key in self.imports:
             self.imports[key].count += 1
         else:
             self.imports[key] = Import(module, name, offset, 1, opcode)
+
+    def blob(self, offset: int, data: bytes) -> None:
+        """Bytes pushed after a nested loader was imported: kept when they look like a pickle or a zip."""
+        self.nested_pending = False
+        if len(self.nested) < MAX_NESTED and len(data) > 4 and (
+            data[:1] == b"\x80" and 0 < data[1] <= 5 or data[:4] == b"PK\x03\x04"
+        ):
+            self.nested.append((offset, data))
 
 
 def scan_pickles(reader: BoundedReader) -> PickleScan:
@@ -119,6 +142,15 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
                     value = arg.decode("latin-1") if isinstance(arg, bytes) else arg
                     recent.append(value)
                     joblib.string(value)
+                    if result.nested_pending and value[:1] in ("\x80", "P"):  # protocol 2 bytes: latin-1 text
+                        try:
+                            result.blob(offset, value.encode("latin-1"))
+                        except UnicodeEncodeError:
+                            pass
+                elif name in _BYTES_OPS:
+                    if result.nested_pending:
+                        result.blob(offset, bytes(arg))
+                    recent.append(UNKNOWN)
                 elif name in _GET_OPS:
                     value = memo.get(arg, UNKNOWN)
                     recent.append(value)
