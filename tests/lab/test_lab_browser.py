@@ -51,45 +51,11 @@ def _require():
         pytest.skip(f"browser path unavailable (set MLSEC_REQUIRE_BROWSER=1 to make this a failure): {exc}")
 
 
-# No rule ships a machine-applicable fix yet; this server-side fixture registers one (in the lab's own
-# process) so that the tooltip's quick-fix action is tested end to end, exactly as real fixes will flow.
-FIX_RULE = '''
-from mlsec.findings import Category, Severity
-from mlsec.rules.base import Rule, register
-
-
-@register
-class FixtureQuickFix(Rule):
-    id = "MLS999"
-    name = "fixture-quick-fix"
-    category = Category.INJECTION
-    severity = Severity.MEDIUM
-    message = "fixture: unsafe_parse evaluates its input"
-    fix_hint = "Parse literals with ast.literal_eval."
-    explanation = "Test fixture rule."
-    triggers = (r"\\bunsafe_parse\\b",)
-
-    def check_call(self, call, ctx):
-        if call.dotted == "unsafe_parse":
-            ctx.report(self, call.node.func,
-                       fix={"replacement": "ast.literal_eval", "title": "Use ast.literal_eval", "safe": True})
-
-
-def _load_jupyter_server_extension(serverapp):
-    import mlsec.engine
-    mlsec.engine._RULESETS.clear()  # rule sets cached before this rule was registered
-'''
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     _require()
     root = tmp_path_factory.mktemp("labroot")
-    fixture_dir = tmp_path_factory.mktemp("fixture-ext")
-    (fixture_dir / "mlsec_fixture_fix.py").write_text(FIX_RULE)
-    server = H.LabServer(
-        root=root, extra_server_extensions=("mlsec_fixture_fix",), pythonpath=(str(fixture_dir),)
-    ).start()
+    server = H.LabServer(root=root).start()
     yield server
     server.stop()
 
@@ -268,18 +234,19 @@ def test_windowed_notebooks_far_cells_get_diagnostics(lab, browser):
 
 
 def test_quick_fix_action_applies_the_rules_fix(lab, page):
-    open_notebook(page, lab, "fix.ipynb", ["import ast", "cfg = unsafe_parse('[1, 2]')  # 🐍"])
-    mark = marks(page, 1, "medium").first
+    # MLS106's safe fix: yaml.load without a Loader -> yaml.safe_load (after an emoji: UTF-16 offsets)
+    open_notebook(page, lab, "fix.ipynb", ["import yaml", "note = '🐍'; cfg = yaml.load(open('c.yml'))"])
+    mark = marks(page, 1).first
     mark.wait_for()
-    assert mark.inner_text() == "unsafe_parse"
+    assert "yaml.load" in mark.inner_text()
     mark.hover()
-    fix = page.locator(".cm-tooltip-lint .cm-diagnosticAction", has_text="Fix: Use ast.literal_eval").first
+    fix = page.locator(".cm-tooltip-lint .cm-diagnosticAction", has_text="Fix: Use yaml.safe_load").first
     fix.click()
-    mark.wait_for(state="detached", timeout=10_000)
-    src = page.evaluate(
+    page.wait_for_function(
         "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(1).sharedModel.getSource()"
+        " === \"note = '🐍'; cfg = yaml.safe_load(open('c.yml'))\""
     )
-    assert src == "cfg = ast.literal_eval('[1, 2]')  # 🐍"
+    marks(page, 1).first.wait_for(state="detached", timeout=10_000)  # re-linted: nothing left to mark
 
 
 def test_switching_off_in_settings_clears_everything(lab, page):
