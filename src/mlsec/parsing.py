@@ -85,15 +85,29 @@ def piece_modules(module: Any) -> list[Any]:
     return out
 
 
+_AST_MEMO: "OrderedDict[str, ast.Module]" = OrderedDict()  # the engine and the bandit bridge parse the same text
+_AST_MEMO_MAX = 16
+
+
 def parse_ast(python: str) -> ast.Module:
     """`ast.parse` (top-level `await` allowed, as in IPython) without the SyntaxWarnings and
     DeprecationWarnings that user code such as `"\\d"` makes the compiler print: they would show up
-    in the user's kernel and in scan output as if mlsec had a problem."""
+    in the user's kernel and in scan output as if mlsec had a problem. The last few trees are kept:
+    an edited cell is parsed by the statement splitter and then by the bandit bridge."""
     import warnings
 
+    with _LOCK:
+        tree = _AST_MEMO.get(python)
+    if tree is not None:
+        return tree
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return compile(python, "<cell>", "exec", _FLAGS)
+        tree = compile(python, "<cell>", "exec", _FLAGS)
+    with _LOCK:
+        _AST_MEMO[python] = tree
+        while len(_AST_MEMO) > _AST_MEMO_MAX:
+            _AST_MEMO.popitem(last=False)
+    return tree
 
 
 def split_statements(python: str) -> list[str] | None:
