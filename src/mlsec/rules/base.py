@@ -140,16 +140,12 @@ class Call:
         q = self.qualname
         if q is None:
             return False
-        for pat in qualnames:
-            if pat.endswith(".*"):
-                if q.startswith(pat[:-1]):
-                    return True
-            elif pat.startswith("*."):
-                if q.endswith(pat[1:]) or q == pat[2:]:
-                    return True
-            elif q == pat:
-                return True
-        return False
+        m = _MATCHERS.get(qualnames)
+        if m is None:
+            m = _matcher(qualnames)
+        exact, prefixes, suffixes, bare = m
+        return q in exact or (bool(prefixes) and q.startswith(prefixes)) or (
+            bool(suffixes) and (q.endswith(suffixes) or q in bare))
 
     def arg(self, position: int | None = None, keyword: str | None = None) -> "cst.BaseExpression | None":
         if keyword is not None and keyword in self.kwargs:
@@ -160,6 +156,21 @@ class Call:
 
     def has_star_args(self) -> bool:
         return any(a.star for a in self.node.args)
+
+
+# is_() runs for every rule on every call of a cell: its patterns, compiled once per pattern tuple
+_MATCHERS: dict[tuple[str, ...], tuple[frozenset[str], tuple[str, ...], tuple[str, ...], frozenset[str]]] = {}
+
+
+def _matcher(patterns: tuple[str, ...]):
+    exact = frozenset(p for p in patterns if not p.endswith(".*") and not p.startswith("*."))
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith(".*"))
+    suffix_pats = [p for p in patterns if p.startswith("*.") and not p.endswith(".*")]
+    m = (exact, prefixes, tuple(p[1:] for p in suffix_pats), frozenset(p[2:] for p in suffix_pats))
+    if len(_MATCHERS) > 4096:  # patterns come from rule code; this only bounds a rule that builds them
+        _MATCHERS.clear()
+    _MATCHERS[patterns] = m
+    return m
 
 
 @dataclass
