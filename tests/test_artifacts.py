@@ -209,6 +209,19 @@ def test_joblib_files_with_raw_array_data_are_parsed_past_the_arrays(tmp_path):
     assert [(f.rule_id, f.severity.label) for f in fs] == [("MLS801", "critical")]
 
 
+def test_a_crafted_joblib_array_state_cannot_hide_opcodes(tmp_path):
+    """allow_mmap before dtype: skipping 'array bytes' at the dtype's BUILD would hide the STACK_GLOBAL."""
+    def u(text: str) -> bytes:
+        return b"X" + struct.pack("<I", len(text)) + text.encode()
+
+    dtype = (b"cnumpy\ndtype\n" + u("i1") + b"\x89\x88\x87R(K\x03" + u("|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t")
+    data = (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(" + u("subclass") + b"cnumpy\nndarray\n"
+            + u("shape") + b"K\x01\x85" + u("order") + u("C") + u("allow_mmap") + b"\x88" + u("dtype") + dtype
+            + u("os") + u("system") + b"b\x93" + b"0u" + b"b.")
+    fs = scan_artifact(write(tmp_path / "crafted.joblib", data))
+    assert "MLS801" in [f.rule_id for f in fs], fs
+
+
 @pytest.mark.parametrize("kind", ["zlib", "gzip", "bz2", "lzma"])
 def test_compressed_joblib_payload(tmp_path, kind):
     compress = {"zlib": zlib.compress, "gzip": gzip.compress, "bz2": bz2.compress, "lzma": lzma.compress}[kind]

@@ -136,6 +136,8 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
                 name = op.name
                 if name in _PLAIN_OPS:  # most opcodes: data that only matters as "not a string"
                     push(UNKNOWN)
+                    if joblib.state_done and joblib.active:
+                        joblib.plain_op(name)
                     continue
                 offset = pos if pos is not None else reader.tell()
                 if name in _STRING_OPS:
@@ -160,6 +162,8 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
                         joblib.imported(value.module, value.name)
                     elif isinstance(value, _Dtype):
                         joblib.dtype_again(value.code)
+                    else:
+                        joblib.other_value()
                 elif name in _PUT_OPS:
                     memo[arg] = recent[-1] if recent else UNKNOWN
                 elif name == "MEMOIZE":
@@ -230,19 +234,29 @@ def _describe(exc: Exception) -> str:
 
 
 _OBJECT_ARRAY = object()
+_STATE_TAIL_OPS = frozenset({"NEWTRUE", "NEWFALSE", "SETITEMS", "SETITEM", "MARK", "FRAME", "NONE"})
 _ITEMSIZE = re.compile(r"^[<>|=]?([a-zA-Z])(\d*)")
 _KIND_SIZES = {"b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
                "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32, "M": 8, "m": 8, "O": 8}
 
 
 class _JoblibArrays:
-    """Follows joblib's NumpyArrayWrapper state (shape, dtype, alignment) through the opcode stream."""
+    """Follows joblib's NumpyArrayWrapper state (shape, dtype, alignment) through the opcode stream.
+
+    The raw bytes after a wrapper are skipped only when its state looks exactly as joblib writes it: the
+    keys in joblib's order, the shape as literal ints, a dtype whose code was read, and nothing but plain
+    values between `allow_mmap` and the BUILD. Anything else is parsed as opcodes (and, if it is array
+    data after all, reported as not fully checked), so a crafted state cannot make mlsec skip opcodes."""
+
+    KEYS = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
 
     def __init__(self) -> None:
         self.active = False  # a wrapper's state is being read
         self.inside = False  # a wrapper was seen in this file: streams continue after nested pickles
         self.key: str | None = None
+        self.keys: list[str] = []
         self.shape: list[int] = []
+        self.shape_unknown = False
         self.dtype_code: str | None = None
         self.alignment = False
         self.pending_alignment = False
@@ -258,8 +272,11 @@ class _JoblibArrays:
         if name == "NumpyArrayWrapper" and module.startswith("joblib"):
             self.active, self.inside = True, True
             self.shape, self.dtype_code, self.alignment, self.state_done, self.key = [], None, False, False, None
+            self.keys, self.shape_unknown = [], False
         elif name == "dtype" and module.split(".")[0] == "numpy":
             self.expect_dtype = True  # the next string is the dtype's code ('f8'), wherever the dtype is built
+        if self.state_done:
+            self.active = False  # an import between allow_mmap and the BUILD: not joblib's layout
 
     def string(self, value: str) -> None:
         if self.expect_dtype:
@@ -269,12 +286,26 @@ class _JoblibArrays:
             return
         if not self.active:
             return
-        if value in ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"):
+        if value in self.KEYS and value != self.key:  # ('numpy', 'dtype') STACK_GLOBAL repeats the key text
             self.key = value
+            self.keys.append(value)
             if value == "numpy_array_alignment_bytes":
                 self.alignment = True
             if value in ("allow_mmap", "numpy_array_alignment_bytes"):
-                self.state_done = True
+                order_ok = tuple(self.keys) in (self.KEYS[:5], self.KEYS)
+                self.state_done = order_ok
+                if not order_ok:
+                    self.active = False
+
+    def other_value(self) -> None:
+        """A value fetched from the memo that is not a string: a shape given that way cannot be read."""
+        if self.active and self.key == "shape" and not self.shape:
+            self.shape_unknown = True
+
+    def plain_op(self, name: str) -> None:
+        """After allow_mmap only plain values may come before the wrapper's BUILD."""
+        if name not in _STATE_TAIL_OPS:
+            self.active = False
 
     def integer(self, value: object) -> None:
         if self.active and self.key == "shape" and isinstance(value, int):
@@ -286,6 +317,8 @@ class _JoblibArrays:
             return None
         self.active = self.expect_dtype = False
         self.pending_alignment = self.alignment
+        if self.shape_unknown or any(d < 0 for d in self.shape):
+            return None
         code = self.dtype_code or ""
         m = _ITEMSIZE.match(code)
         if not m:
