@@ -248,6 +248,9 @@ def test_legacy_torch_save_holds_several_pickles_then_raw_storage(tmp_path):
     assert findings(write(tmp_path / "legacy.pth", data)) == []
     first = len(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))
     assert ids(write(tmp_path / "legacy_bad.pth", data[:first] + EVIL + data[first:])) == ["MLS801"]
+    # a later pickle in protocol 0 (legacy torch.load reads four pickles in a row, any protocol)
+    proto0 = pickle.dumps(Evil(), protocol=0)
+    assert ids(write(tmp_path / "legacy_p0.pth", data[:first] + proto0 + data[first:])) == ["MLS801"]
 
 
 def test_numpy_object_arrays(tmp_path):

@@ -64,6 +64,7 @@ def scan_artifact(path: "str | os.PathLike[str]", data: bytes | None = None) -> 
 
 def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
     from . import archives, keras
+    from .pickles import PROTO01_STARTS
 
     budget = Budget()
     ext = os.path.splitext(path)[1].lower()
@@ -83,14 +84,12 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
         check_pickles(make_reader(fh, budget, size), out, "")
     elif archives.compression_of(head) and ext in (*_PICKLE_EXTENSIONS, ".p", ".bin"):
         archives.scan_compressed(fh, archives.compression_of(head) or "", out, budget)
-    elif ext in _PICKLE_EXTENSIONS and head[:1] in _PROTO01_STARTS:
+    elif ext in _PICKLE_EXTENSIONS and head[:1] in PROTO01_STARTS:
         check_pickles(make_reader(fh, budget, size), out, "")
     elif ext in _PICKLE_EXTENSIONS:
         out.not_checked("not a pickle, zip, numpy or compressed file mlsec can read")
 
 
-# first opcodes of protocol 0/1 pickles: MARK, GLOBAL, EMPTY_DICT/LIST/TUPLE, INT/BININT..., NONE, strings
-_PROTO01_STARTS = frozenset(bytes([b]) for b in b"(c}])NIJKLMFGSUVXTtdlp")
 
 
 MAX_NESTING = 3  # pickle in bytes in a pickle...

@@ -18,6 +18,8 @@ from ..findings import Severity
 from .limits import BoundedReader, OverBudget
 
 MAX_STREAMS = 64  # pickles read back to back from one file
+# first opcodes of protocol 0/1 pickles: MARK, GLOBAL, EMPTY_DICT/LIST/TUPLE, INT/BININT..., NONE, strings
+PROTO01_STARTS = frozenset(bytes([b]) for b in b"(c}])NIJKLMFGSUVXTtdlpi")
 _BYTES_HELPERS = frozenset({("_codecs", "encode"), ("codecs", "encode"), ("builtins", "bytes"), ("__builtin__", "bytes")})
 MAX_NESTED = 16  # pickles inside bytes handed to pickle.loads & co, per pickle
 NESTED_LOADERS = frozenset({
@@ -121,7 +123,7 @@ def scan_pickles(reader: BoundedReader) -> PickleScan:
             return result
         if not head:
             break
-        if result.streams and head != b"\x80" and not joblib.inside:
+        if result.streams and head != b"\x80" and head not in PROTO01_STARTS and not joblib.inside:
             break  # trailing data after the pickles (legacy torch storages): not a pickle
         if outer_memo is not None:
             memo, outer_memo = outer_memo, None  # back in the outer pickle after a nested one
