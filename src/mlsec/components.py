@@ -40,13 +40,15 @@ class Advisory:
     aliases: tuple[str, ...] = ()
     ref: str = ""
     cvss: float | None = None
+    rating: Severity | None = None  # the source's own level (GitHub's, via OSV) when there is no CVSS score
+    source: str = ""  # where it came from: "" / "offline table", "osv" or "offline table + osv" (mlsec.osv)
     _compiled: Any = field(default=None, repr=False, compare=False)
 
     @property
     def severity(self) -> Severity:
         """From the CVSS base score when the table has one; unscored advisories count as medium."""
         if self.cvss is None:
-            return Severity.MEDIUM
+            return self.rating if self.rating is not None else Severity.MEDIUM
         if self.cvss >= 9.0:
             return Severity.CRITICAL
         if self.cvss >= 7.0:
@@ -103,7 +105,7 @@ class Vulnerable:
             "upgrade_to": self.upgrade_to,
             "advisories": [
                 {"id": a.id, "aliases": list(a.aliases), "summary": a.summary, "fixed": list(a.fixed), "ref": a.ref,
-                 "cvss": a.cvss}
+                 "cvss": a.cvss, "source": a.source or "offline table"}
                 for a in self.advisories
             ],
         }

@@ -33,12 +33,14 @@ class Config:
     exclude: list[str] = field(default_factory=list)  # glob patterns of paths to skip
     per_path_ignores: dict[str, list[str]] = field(default_factory=dict)  # glob -> ids
     fail_on: Severity = Severity.LOW
+    osv: bool = False  # `%mlsec env` also asks osv.dev (sends package names and versions); never used by rules
     root: str | None = None  # folder holding the pyproject.toml this came from
 
     def fingerprint(self) -> str:
         d = asdict(self)
         d.pop("root", None)
         d.pop("fail_on", None)
+        d.pop("osv", None)
         return hashlib.blake2b(json.dumps(d, sort_keys=True, default=str).encode(), digest_size=8).hexdigest()
 
     # -- selection -----------------------------------------------------------------------------
@@ -117,7 +119,7 @@ class Config:
 # Loading [tool.mlsec]
 
 _LIST_KEYS = ("select", "ignore", "enable", "exclude")
-_KEYS = (*_LIST_KEYS, "min_severity", "bandit", "per_path_ignores", "fail_on")
+_KEYS = (*_LIST_KEYS, "min_severity", "bandit", "per_path_ignores", "fail_on", "osv")
 
 
 def find_config_file(start: str) -> str | None:
@@ -184,7 +186,7 @@ def config_from_table(table: dict[str, Any], source: str = "[tool.mlsec]") -> Co
                 values[key] = Severity.parse(value)
             except ValueError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
-        elif key == "bandit":
+        elif key in ("bandit", "osv"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: must be true or false, not {value!r}")
             values[key] = value

@@ -25,7 +25,8 @@ USAGE = """\
 %mlsec rules               the rules, with their explanations
 %mlsec explain ID          one rule's explanation (e.g. %mlsec explain MLS101)
 %mlsec checklist           the secure-ML checklist for this notebook and this session's probes
-%mlsec env                 installed packages checked against known vulnerabilities
+%mlsec env [--osv]         installed packages checked against known vulnerabilities (offline table);
+                           --osv also asks osv.dev (sends package names and versions; off by default)
 %mlsec probe               the adversarial probe panel
 The last report is in `_mlsec` (.findings, .to_json(), .to_sarif(), .to_dataframe())."""
 
@@ -334,6 +335,10 @@ class MlsecMagics(Magics):
         return self._guarded("the checklist", run)
 
     def _env(self, args: list[str]) -> None:
+        unknown = [a for a in args if a not in ("--osv", "--no-osv")]
+        if unknown:
+            raise UsageError(f"%mlsec env: unknown option {unknown[0]!r} (--osv: also ask osv.dev; --no-osv)")
+
         def run() -> None:
             from .. import components
             from ..render.html import render_components
@@ -344,13 +349,32 @@ class MlsecMagics(Magics):
             except components.AdvisoryDataError as exc:
                 notice(f"mlsec env: {exc}", level="error")
                 return
+            use_osv = "--osv" in args
+            if not use_osv and "--no-osv" not in args:  # [tool.mlsec] osv = true opts in for this project
+                use_osv = bool(getattr(self.session.config(bandit=False)[0], "osv", False))
             t0 = time.perf_counter()
-            vulnerable, checked = components.check_installed(table)
+            online = ""
+            if use_osv:
+                from .. import osv
+
+                result = osv.check_installed(table=table)
+                vulnerable, checked = result.vulnerable, result.checked
+                online = result.message or (f"OSV (osv.dev): {result.osv_ids} matching records, "
+                                            f"{result.requests} requests, {result.cached} cached answers; "
+                                            f"{osv.ATTRIBUTION}")
+                if result.message:
+                    notice(f"mlsec env: {result.message}", level="warn")
+            else:
+                vulnerable, checked = components.check_installed(table)
             took = time.perf_counter() - t0
             source = f"offline advisory table: {len(table)} advisories ({os.path.basename(table.source)}) · {took:.2f} s"
-            lines = [f"mlsec env · {checked} installed packages checked · {len(vulnerable)} with known advisories"]
+            if online:
+                source += f" · {online}"
+            lines = [f"mlsec env · {checked} installed packages checked · {len(vulnerable)} with known advisories",
+                     source]
             for v in vulnerable:
-                ids = ", ".join(a.id for a in v.advisories[:5]) + (" ..." if len(v.advisories) > 5 else "")
+                ids = ", ".join(a.id + (" [osv]" if a.source == "osv" else "") for a in v.advisories[:5]) + (
+                    " ..." if len(v.advisories) > 5 else "")
                 lines.append(f"  {v.severity.label.upper():8} {v.package} {v.version}: {len(v.advisories)} advisories "
                              f"({ids}); upgrade to {v.upgrade_to or 'n/a (no fixed version listed)'}")
             self.shell.user_ns["_mlsec_env"] = vulnerable

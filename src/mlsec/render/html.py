@@ -311,6 +311,8 @@ def render_components(vulnerable: list[Any], checked: int, *, source: str = "") 
             for a in v.advisories[:50]:
                 link = f'<a href="{esc(a.ref)}" target="_blank" rel="noopener">{esc(a.id)}</a>' if a.ref else esc(a.id)
                 alias = f" <span class=\"mlsec-dim\">({esc(', '.join(a.aliases[:2]))})</span>" if a.aliases else ""
+                if "osv" in (getattr(a, "source", "") or ""):  # from the online check (mlsec.osv)
+                    alias += f" <span class=\"mlsec-dim\">[{esc(a.source)}]</span>"
                 items.append(f"<li>{link}{alias}: {safe(a.summary)}</li>")
             more = f"<li>… {len(v.advisories) - 50} more</li>" if len(v.advisories) > 50 else ""
             adv = (
