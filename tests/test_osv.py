@@ -447,3 +447,71 @@ def test_magic_env_uses_osv_when_the_project_config_says_so(ip, server, monkeypa
     run(ip, "%mlsec env --no-osv")
     assert len(server.calls) == n
     assert "GHSA-ipy2" not in [a.id for v in ip.user_ns["_mlsec_env"] for a in v.advisories]
+
+
+# ---------------------------------------------------------------------------------------------
+# mlsec deps
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    path = tmp_path / "adv.json"
+    path.write_text(json.dumps(OFFLINE))
+    monkeypatch.setenv("MLSEC_ADVISORIES", str(path))
+    monkeypatch.chdir(tmp_path)
+    req = tmp_path / "requirements.txt"
+    req.write_text("torch==2.0.0  # pinned\nsafetensors[torch] == 0.3.0 ; python_version > '3'\n"
+                   "numpy>=1.0\n-r other.txt\nPyYAML==5.3 \\\n    --hash=sha256:abc\n")
+    return req
+
+
+def test_deps_cli_checks_requirements_pins_offline_by_default(cli_env, server, monkeypatch, capsys):
+    from mlsec.cli import main
+
+    monkeypatch.setenv(osv.URL_ENV, server.url)
+    assert main(["deps", str(cli_env)]) == 1
+    out = capsys.readouterr().out
+    assert server.calls == []
+    assert "3 packages checked" in out and "1 requirement lines are not exact pins" in out
+    assert "torch 2.0.0: 1 advisories (PYSEC-1)" in out and "pyyaml 5.3" in out and "safetensors" not in out
+
+
+def test_deps_cli_osv_json(cli_env, server, monkeypatch, capsys):
+    from mlsec.cli import main
+
+    monkeypatch.setenv(osv.URL_ENV, server.url)
+    assert main(["deps", "--osv", "--format", "json", str(cli_env)]) == 1
+    data = json.loads(capsys.readouterr().out)
+    got = {v["package"]: [(a["id"], a["source"]) for a in v["advisories"]] for v in data["vulnerable"]}
+    assert got == {"torch": [("PYSEC-1", "offline table + osv"), ("GHSA-bbbb", "osv")],
+                   "safetensors": [("GHSA-cccc", "osv")], "pyyaml": [("PYSEC-9", "offline table")]}
+    assert data["osv"] == {"used": True, "message": ""} and data["checked"] == 3
+
+
+def test_deps_cli_osv_from_config_and_unreachable(cli_env, monkeypatch, capsys, tmp_path):
+    from mlsec.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(osv.URL_ENV, f"http://127.0.0.1:{port}")
+    (tmp_path / "pyproject.toml").write_text("[tool.mlsec]\nosv = true\n")
+    assert main(["deps", str(cli_env)]) == 1
+    cap = capsys.readouterr()
+    assert "mlsec: warning: OSV not reachable" in cap.err and "offline table used" in cap.err
+    assert "torch 2.0.0: 1 advisories (PYSEC-1)" in cap.out
+    (tmp_path / "pyproject.toml").write_text("[tool.mlsec]\nosv = 1\n")
+    assert main(["deps", str(cli_env)]) == 2
+    assert "osv: must be true or false" in capsys.readouterr().err
+    assert main(["deps", str(tmp_path / "missing.txt"), "--no-osv"]) == 2
+
+
+def test_deps_cli_installed_packages(cli_env, monkeypatch, capsys, tmp_path):
+    IPython = pytest.importorskip("IPython")
+    from mlsec.cli import main
+
+    (tmp_path / "adv.json").write_text(json.dumps({"advisories": [
+        {"id": "TEST-1", "package": "ipython", "spec": [f"<={IPython.__version__}"], "summary": "x"}]}))
+    assert main(["deps"]) == 1
+    out = capsys.readouterr().out
+    assert "(installed)" in out and f"ipython {IPython.__version__}: 1 advisories (TEST-1)" in out

@@ -1,4 +1,4 @@
-"""`mlsec` on the command line: `scan` files and folders, list and explain `rules`.
+"""`mlsec` on the command line: `scan` files and folders, list and explain `rules`, check `deps`.
 
 Exit codes of `mlsec scan`:
   0  no finding at or above the fail-on level (default: low)
@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .fix import add_parser as add_fix_parser
 
     add_fix_parser(sub)
+    from .deps import add_parser as add_deps_parser
+
+    add_deps_parser(sub)
     return p
 
 
