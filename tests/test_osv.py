@@ -515,3 +515,22 @@ def test_deps_cli_installed_packages(cli_env, monkeypatch, capsys, tmp_path):
     assert main(["deps"]) == 1
     out = capsys.readouterr().out
     assert "(installed)" in out and f"ipython {IPython.__version__}: 1 advisories (TEST-1)" in out
+
+
+def test_checklist_uses_osv_only_when_the_project_config_says_so(ip, server, monkeypatch, tmp_path):
+    import mlsec.checklist as cl
+
+    monkeypatch.setattr(cl, "session_probe_results", lambda: ([], None))
+    (tmp_path / "adv.json").write_text(json.dumps({"advisories": []}))
+    monkeypatch.setenv("MLSEC_ADVISORIES", str(tmp_path / "adv.json"))
+    ipython_server(server, ip.ipython_version)
+    monkeypatch.setenv(osv.URL_ENV, server.url)
+
+    def component_evidence():
+        run(ip, "%mlsec checklist")
+        items = ip.user_ns["_mlsec_checklist"].items
+        return " ".join(e for it in items if it.practice.components for e in it.evidence)
+
+    assert "installed packages: no known advisories" in component_evidence() and server.calls == []
+    (tmp_path / "pyproject.toml").write_text("[tool.mlsec]\nosv = true\n")
+    assert f"ipython {ip.ipython_version}" in component_evidence() and server.batches()

@@ -399,7 +399,15 @@ def build_for_session(session: Any) -> Checklist:
     try:
         from . import components
 
-        vulnerable, _ = components.check_installed()
+        if getattr(session.config(bandit=False)[0], "osv", False):  # [tool.mlsec] osv = true: osv.dev too
+            from . import osv
+
+            result = osv.check_installed()
+            vulnerable = result.vulnerable
+            if result.message:
+                notes.append(result.message)
+        else:
+            vulnerable, _ = components.check_installed()
     except Exception as exc:  # missing table or packaging: the component items say "not checked"
         notes.append(f"component check skipped ({type(exc).__name__}: {exc})")
     return build(report.findings, probes, imports, vulnerable, scope=title, notes=notes)
