@@ -340,7 +340,7 @@ def test_nothing_calls_the_network_unless_asked(monkeypatch, tmp_path):
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     assert config_from_table({}).osv is False
-    vulnerable, checked = components.check_installed()
+    _, checked = components.check_installed()
     assert checked > 0 and calls == []
     # the same guard sees the online path when it is asked for (so the check above can fail)
     rep = osv.query([("torch", "2.0.0")], cache_dir=str(tmp_path / "c"))
@@ -428,7 +428,7 @@ def test_magic_env_osv_unreachable_says_so_and_shows_offline_results(ip, monkeyp
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv(osv.URL_ENV, f"http://127.0.0.1:{port}")
-    res, html, text = run(ip, "%mlsec env --osv")
+    res, _, text = run(ip, "%mlsec env --osv")
     assert res.error_in_exec is None
     assert "OSV not reachable" in text and "offline table used" in text
     assert [a.id for a in {v.package: v for v in ip.user_ns["_mlsec_env"]}["ipython"].advisories] == ["TEST-1"]

@@ -25,7 +25,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from .components import Advisory, AdvisoryDataError, AdvisoryTable, Vulnerable, installed_packages, load_table, normalize
+from .components import (
+    Advisory,
+    AdvisoryDataError,
+    AdvisoryTable,
+    Vulnerable,
+    installed_packages,
+    load_table,
+    normalize,
+)
 from .findings import Severity
 
 DEFAULT_URL = "https://api.osv.dev"
@@ -72,7 +80,7 @@ def default_cache_dir() -> str:
 
 
 def query(
-    packages: "Iterable[tuple[str, str]] | dict[str, str]",
+    packages: Iterable[tuple[str, str]] | dict[str, str],
     *,
     timeout: float = 10.0,
     opener: Opener | None = None,
