@@ -96,6 +96,7 @@ class LabServer:
     debounce: int = 300
     port: int = field(default_factory=free_port)
     token: str = field(default_factory=lambda: os.urandom(16).hex())
+    python: str | None = None  # another JupyterLab venv (compatibility tests); default: lab_python()
     extra_server_extensions: tuple[str, ...] = ()  # importable via `pythonpath` (test fixtures)
     pythonpath: tuple[str, ...] = ()
     proc: subprocess.Popen | None = None
@@ -122,8 +123,11 @@ class LabServer:
                 "IPYTHONDIR": str(self.home / "ipython"),
             }
         )
+        python = self.python or lab_python()
+        # the venv's own tools (pylsp for jupyterlab-lsp) are found on PATH, as in an activated venv
+        env["PATH"] = os.pathsep.join([os.path.dirname(python), env.get("PATH", "")])
         args = [
-            lab_python(),
+            python,
             "-m",
             "jupyterlab",
             "--no-browser",
