@@ -384,6 +384,18 @@ def test_keras_h5_byte_search_needs_no_h5py(tmp_path, monkeypatch):
     assert "byte search only" in next(f for f in fs if f.rule_id == "MLS806").message
 
 
+def test_keras_h5_reader_that_hangs_is_stopped(tmp_path, monkeypatch):
+    """libhdf5 can loop forever on a crafted file: h5py runs in a child process with a time limit."""
+    import mlsec.artifacts.keras as keras_mod
+
+    monkeypatch.setattr(keras_mod, "h5py_available", lambda: True)
+    monkeypatch.setattr(keras_mod, "_H5_CHILD", "import time; time.sleep(30)")
+    monkeypatch.setattr(keras_mod, "H5_TIMEOUT", 0.5)
+    fs = scan_artifact(fake_h5(tmp_path / "stuck.h5", keras_config(LAMBDA_V2)))
+    assert sorted(f.rule_id for f in fs) == ["MLS803", "MLS806"]
+    assert "did not finish" in next(f for f in fs if f.rule_id == "MLS806").message
+
+
 def h5_with_config(path: Path, config: bytes) -> Path:
     import h5py
 

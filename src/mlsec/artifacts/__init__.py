@@ -2,10 +2,11 @@
 
 `scan_artifact(path)` reads bytes only: pickles are walked opcode by opcode (`pickletools.genops`, which
 parses and never unpickles), zips are listed before any member is decompressed, Keras configs are parsed
-as JSON, and HDF5 attributes are read with h5py when it is installed. Nothing the file names is imported,
-nothing is executed, and at most `MAX_READ_BYTES` are read (after decompression) per file. Findings use the
-MLS8xx rules of `mlsec.rules.artifacts`; a file that cannot be fully read gets an MLS806 info finding and
-whatever was found before the problem is kept.
+as JSON, and HDF5 attributes are read with h5py when it is installed (in a child process with a time
+limit: libhdf5 can hang on a crafted file). Nothing the file names is imported, nothing is executed, and at
+most `MAX_READ_BYTES` are read (after decompression) per file. Findings use the MLS8xx rules of
+`mlsec.rules.artifacts`; a file that cannot be fully read gets an MLS806 info finding and whatever was
+found before the problem is kept.
 
 Formats, by their first bytes: zip (PyTorch checkpoints with `*/data.pkl`, `.npz`, `.keras`), HDF5 (Keras
 `.h5`), `.npy` (object arrays hold a pickle), zlib/gzip/bz2/lzma (compressed joblib), and pickle
@@ -52,7 +53,7 @@ def scan_artifact(path: "str | os.PathLike[str]", data: bytes | None = None) -> 
     try:
         with fh:
             size = len(data) if data is not None else os.fstat(fh.fileno()).st_size
-            _dispatch(path, fh, size, out)
+            _dispatch(path, fh, size, out, data)
     except OverBudget as exc:
         out.not_checked(str(exc))
     except (OSError, MemoryError, RecursionError) as exc:
@@ -62,7 +63,7 @@ def scan_artifact(path: "str | os.PathLike[str]", data: bytes | None = None) -> 
     return out.findings
 
 
-def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
+def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector", data: bytes | None = None) -> None:
     from . import archives, keras
     from .pickles import PROTO01_STARTS
 
@@ -77,7 +78,7 @@ def _dispatch(path: str, fh: IO[bytes], size: int, out: "Collector") -> None:
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         archives.scan_zip(fh, out, budget, ext)
     elif head.startswith(keras.HDF5_MAGIC):
-        keras.scan_h5(path, fh, out, budget)
+        keras.scan_h5(path, fh, out, budget, data)
     elif head.startswith(archives.NPY_MAGIC):
         archives.scan_npy(BoundedReader(fh, budget, size=size), out)  # numeric arrays: only the header is read
     elif head[:1] == b"\x80" and len(head) > 1 and 0 < head[1] <= 5:

@@ -48,7 +48,8 @@ def scan_zip(fh: IO[bytes], out: "Collector", budget: Budget, ext: str, where: s
 
     try:
         zf = zipfile.ZipFile(fh)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, ValueError, EOFError,
+            UnicodeDecodeError) as exc:
         out.not_checked(f"{where + ': ' if where else ''}the zip archive cannot be read ({exc})")
         return
     with zf:

@@ -7,8 +7,11 @@ findings say so. Keras itself is never imported.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import subprocess
+import sys
 from typing import IO, TYPE_CHECKING, Any
 
 from .limits import CHUNK, Budget, OverBudget
@@ -123,26 +126,69 @@ def _custom_object(node: dict[str, Any]) -> str | None:
 # HDF5
 
 
-def scan_h5(path: str, fh: IO[bytes], out: "Collector", budget: Budget) -> None:
+H5_TIMEOUT = 30.0  # seconds h5py may take to read a file's attributes
+# Runs in a child process: libhdf5 can loop forever in C on a corrupt or crafted file, where no Python
+# signal can stop it. The child imports h5py only (isolated mode, the parent's sys.path), reads two
+# attributes and prints them as JSON.
+_H5_CHILD = r"""
+import io, json, sys
+sys.path[:] = json.loads(sys.argv[1])
+import h5py
+src = sys.argv[2]
+out = {}
+with h5py.File(io.BytesIO(sys.stdin.buffer.read()) if src == "-" else src, "r") as f:
+    for key in ("model_config", "training_config"):
+        v = f.attrs.get(key)
+        if v is None:
+            continue
+        if not isinstance(v, (bytes, str)):
+            v = v.tobytes() if hasattr(v, "tobytes") else str(v)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        out[key] = v
+sys.stdout.write(json.dumps(out))
+"""
+
+
+def h5py_available() -> bool:
+    if "h5py" in sys.modules:
+        return sys.modules["h5py"] is not None
     try:
-        import h5py
-    except ImportError:
-        h5py = None
-    if h5py is not None:
-        try:
-            fh.seek(0)
-            with h5py.File(fh, "r") as f:
-                for key in ("model_config", "training_config"):
-                    value = f.attrs.get(key)
-                    if value is None:
-                        continue
-                    if hasattr(value, "tobytes") and not isinstance(value, (bytes, str)):
-                        value = value.tobytes()
-                    scan_config_text(value, out, f"HDF5 attribute {key}")
-            return
-        except Exception as exc:  # h5py raises OSError and friends for files it cannot read
-            out.not_checked(f"h5py cannot read the HDF5 file ({str(exc)[:100]}); searched its bytes instead")
-    _byte_search(fh, out, budget, h5py_missing=h5py is None)
+        return importlib.util.find_spec("h5py") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def scan_h5(path: str, fh: IO[bytes], out: "Collector", budget: Budget, data: bytes | None = None) -> None:
+    """Keras HDF5: the root's model_config / training_config attributes, read by h5py in a child process
+    with a time limit; without h5py, or when it fails, the file's bytes are searched instead."""
+    if not h5py_available():
+        _byte_search(fh, out, budget, h5py_missing=True)
+        return
+    cmd = [sys.executable, "-I", "-c", _H5_CHILD, json.dumps([p for p in sys.path if p]), "-" if data else path]
+    try:
+        proc = subprocess.run(cmd, input=data or b"", capture_output=True, timeout=H5_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        out.not_checked(f"h5py did not finish reading the HDF5 file in {H5_TIMEOUT:g} s (corrupt or crafted?); "
+                        "searched its bytes instead")
+        _byte_search(fh, out, budget, h5py_missing=False)
+        return
+    except OSError as exc:
+        out.not_checked(f"h5py could not be run ({exc}); searched the file's bytes instead")
+        _byte_search(fh, out, budget, h5py_missing=False)
+        return
+    try:
+        attrs = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        attrs = None
+    if not isinstance(attrs, dict):
+        last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        out.not_checked(f"h5py cannot read the HDF5 file ({last[:120]}); searched its bytes instead")
+        _byte_search(fh, out, budget, h5py_missing=False)
+        return
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            scan_config_text(value, out, f"HDF5 attribute {key}")
 
 
 def _byte_search(fh: IO[bytes], out: "Collector", budget: Budget, h5py_missing: bool) -> None:

@@ -91,8 +91,8 @@ class KerasLambdaLayer(ArtifactRule):
 Python bytecode (base64 in `config.json` of a `.keras` file or in the `model_config` attribute of an
 HDF5 `.h5`). `load_model(..., safe_mode=False)`, older Keras and `tf.keras` HDF5 loading rebuild that
 function and run it: a model file can carry arbitrary code this way (CVE-2024-3660 is the safe_mode
-bypass). mlsec reads the config text (h5py only reads attributes; without h5py the file's bytes are
-searched) and never imports Keras.
+bypass). mlsec reads the config text (h5py reads the attributes, in a child process with a time limit;
+without h5py the file's bytes are searched) and never imports Keras.
 
 **Example**: `model.keras` whose `config.json` holds `{"class_name": "Lambda", "config": {"name":
 "exfil", "function": {...}}}` reports `Lambda layer exfil`.
