@@ -571,3 +571,40 @@ def test_lint_api_reads_model_files_with_the_config(tmp_path):
     assert [f.rule_id for f in report.findings] == ["MLS801"] and report.errors == [] and report.files == 1
     assert mlsec.lint(str(p), ignore=["MLS8"]).findings == []
     assert mlsec.lint(str(p), min_severity="critical").findings[0].severity.label == "critical"
+
+
+def test_mutated_files_never_raise(tmp_path):
+    """Flipped, inserted and deleted bytes in every container kind: findings or MLS806, never an exception."""
+    import random
+
+    npy = io.BytesIO()
+    np.save(npy, np.array([Evil()], dtype=object), allow_pickle=True)
+    joblib_file = tmp_path / "m.joblib"
+    joblib.dump({"x": np.arange(50), "payload": Evil()}, joblib_file)
+    seeds = {
+        "a.pkl": pickle.dumps({"a": [1, 2], "e": Evil()}, protocol=4),
+        "b.pkl": pickle.dumps({"a": OrderedDict(x=1)}, protocol=0),
+        "c.pt": zip_bytes({"archive/data.pkl": TORCH_DATA_PKL, "archive/version": b"3\n"}),
+        "d.joblib": zlib.compress(EVIL),
+        "e.joblib": joblib_file.read_bytes(),
+        "f.npy": npy.getvalue(),
+        "g.keras": keras_zip(keras_config(LAMBDA_V3, CUSTOM)),
+    }
+    rng = random.Random(1234)
+    for name, data in seeds.items():
+        for _ in range(60):
+            d = bytearray(data)
+            for _ in range(rng.randint(1, 6)):
+                i = rng.randrange(len(d)) if d else 0
+                r = rng.random()
+                if r < 0.5 and d:
+                    d[i] = rng.randrange(256)
+                elif r < 0.75:
+                    d[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+                else:
+                    del d[i:i + rng.randint(1, 16)]
+            if rng.random() < 0.2:
+                d = d[:rng.randrange(len(d) + 1)]
+            for f in scan_artifact(name, bytes(d)):
+                assert f.rule_id in {"MLS801", "MLS802", "MLS803", "MLS804", "MLS805", "MLS806"}
+                assert "please report" not in f.message, (name, f.message)

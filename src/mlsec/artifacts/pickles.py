@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickletools
 import re
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -109,6 +110,12 @@ class PickleScan:
 
 def scan_pickles(reader: BoundedReader) -> PickleScan:
     """Walk every pickle in `reader` (back to back). Keeps what it found before any parse error."""
+    with warnings.catch_warnings():  # protocol-0 strings with odd escapes make pickletools warn
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _scan_pickles(reader)
+
+
+def _scan_pickles(reader: BoundedReader) -> PickleScan:
     result = PickleScan()
     memo: dict[int, object] = {}
     outer_memo: dict[int, object] | None = None
