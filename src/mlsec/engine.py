@@ -709,7 +709,7 @@ def analyze_cell(
         from .parsing import parse_ast
 
         try:
-            parse_ast(py)
+            parse_ast(py, keep=False)
         except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
             out.append(_syntax_finding(exc, cell))
         except (RecursionError, MemoryError):

@@ -89,20 +89,24 @@ _AST_MEMO: "OrderedDict[str, ast.Module]" = OrderedDict()  # the engine and the 
 _AST_MEMO_MAX = 16
 
 
-def parse_ast(python: str) -> ast.Module:
+def parse_ast(python: str, *, keep: bool = True) -> ast.Module:
     """`ast.parse` (top-level `await` allowed, as in IPython) without the SyntaxWarnings and
     DeprecationWarnings that user code such as `"\\d"` makes the compiler print: they would show up
     in the user's kernel and in scan output as if mlsec had a problem. The last few trees are kept:
-    an edited cell is parsed by the statement splitter and then by the bandit bridge."""
+    an edited cell is parsed by the statement splitter and then by the bandit bridge (`keep=False`: a
+    yes/no syntax check, nothing to keep)."""
     import warnings
 
-    with _LOCK:
-        tree = _AST_MEMO.get(python)
-    if tree is not None:
-        return tree
+    if keep:
+        with _LOCK:
+            tree = _AST_MEMO.get(python)
+        if tree is not None:
+            return tree
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tree = compile(python, "<cell>", "exec", _FLAGS)
+    if not keep:
+        return tree
     with _LOCK:
         _AST_MEMO[python] = tree
         while len(_AST_MEMO) > _AST_MEMO_MAX:
