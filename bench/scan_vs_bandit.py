@@ -8,7 +8,8 @@
      mlsec cold, --no-bandit    <= 0.5 x bandit
      mlsec warm (cache kept)    <= 0.05 x mlsec cold
 2. Live re-lint: one edited 30-line cell of a 100-cell notebook whose other cells are in the engine's
-   in-memory cell cache: p95 <= 15 ms (bandit off, and bandit on for comparison).
+   in-memory cell cache: p95 <= 15 ms (bandit off, and bandit on for comparison); 5 rounds of 60 edits,
+   the median round's p95 checked (the host's speed swings), CPU-time p95 beside it.
 3. `python -c "import mlsec"` minus `python -c pass`: <= 100 ms.
 
 Usage: python bench/scan_vs_bandit.py [--corpus DIR] [--repeats 3] [--jobs N] [--json out.json]
@@ -186,7 +187,28 @@ checkpoint_{i} = {{"step": {i}, "f1": score_{i}}}
 """
 
 
-def bench_relint(edits: int = 60) -> dict:
+def _p95(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[int(0.95 * (len(xs) - 1))]
+
+
+def host_speed_ms() -> float:
+    """A fixed pure-Python loop (3M additions), best of 3: this shared host's speed drifts by up to 2x,
+    so every figure here should be read next to this one (130-140 ms was the fastest seen here)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(3_000_000):
+            s += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
+
+
+def bench_relint(edits: int = 60, rounds: int = 5) -> dict:
+    """Rounds of `edits` distinct edits (each a cache miss for the edited cell only). This machine's speed
+    swings by up to 2x from second to second (shared host), so each round's p95 is reported and the
+    median round is the figure checked; CPU time per edit is reported beside wall time."""
     from mlsec.config import Config
     from mlsec.engine import analyze
     from mlsec.source import from_cells
@@ -197,18 +219,31 @@ def bench_relint(edits: int = 60) -> dict:
     for bandit in (False, True):
         cfg = Config(bandit=bandit)
         analyze(from_cells(cells, "live.ipynb"), cfg)  # warm: every cell in the cell cache
-        times = []
-        for k in range(edits):
-            edited = list(cells)
-            i = 50 + k % 10
-            edited[i] = cells[i].replace("clip(lower=0)", f"clip(lower={k + 1})").replace(
-                "weights_only=True", "weights_only=True" if k % 2 else "weights_only=False")
-            t0 = time.perf_counter()
-            analyze(from_cells(edited, "live.ipynb"), cfg)
-            times.append((time.perf_counter() - t0) * 1000)
-        times.sort()
+        per_round = []
+        all_wall: list[float] = []
+        all_cpu: list[float] = []
+        for r in range(rounds):
+            wall, cpu = [], []
+            for k in range(edits):
+                n = r * 1000 + k + 1
+                edited = list(cells)
+                i = 50 + k % 10
+                edited[i] = cells[i].replace("clip(lower=0)", f"clip(lower={n})").replace(
+                    "weights_only=True", "weights_only=True" if k % 2 else "weights_only=False")
+                c0, t0 = time.process_time(), time.perf_counter()
+                analyze(from_cells(edited, "live.ipynb"), cfg)
+                wall.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
+            per_round.append({"p50_ms": round(statistics.median(wall), 2), "p95_ms": round(_p95(wall), 2),
+                              "cpu_p95_ms": round(_p95(cpu), 2)})
+            all_wall += wall
+            all_cpu += cpu
         out["bandit" if bandit else "no_bandit"] = {
-            "p50_ms": statistics.median(times), "p95_ms": times[int(0.95 * (len(times) - 1))], "max_ms": times[-1],
+            "p95_ms": statistics.median(r["p95_ms"] for r in per_round),  # the median round
+            "p50_ms": statistics.median(all_wall),
+            "pooled_p95_ms": _p95(all_wall),
+            "cpu_p95_ms": _p95(all_cpu),
+            "rounds": per_round,
         }
         # the same with every cell a miss, for scale
         t0 = time.perf_counter()
@@ -263,7 +298,11 @@ def main() -> int:
     results["import"] = bench_import()
     print(json.dumps(results["import"], indent=1))
     print("== live re-lint of one edited cell (100 cells x 30 lines)")
+    results["host_speed_before_ms"] = host_speed_ms()
     results["relint"] = bench_relint()
+    results["host_speed_after_ms"] = host_speed_ms()
+    print(f"host speed check (3M-iteration loop; 130-140 ms at its fastest): {results['host_speed_before_ms']} ms before,"
+          f" {results['host_speed_after_ms']} ms after")
     print(json.dumps(results["relint"], indent=1))
     if not args.skip_batch:
         if not args.corpus.is_dir():

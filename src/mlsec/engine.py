@@ -406,6 +406,9 @@ _CELL_CACHE_MAX = 50_000
 _CELL_CACHE_MAX_BYTES = 64 * 1024 * 1024
 _CELL_CACHE_BYTES = 0
 _VARIANTS_MAX = 8
+# (document path, rule set) -> per code cell: (source, tags, findings or None if ignored, context after)
+_PREFIXES: "OrderedDict[tuple[str, str], list[tuple[str, tuple[str, ...], list[Finding] | None, Context]]]" = OrderedDict()
+_PREFIXES_MAX = 32
 _NAME_RE = re.compile(r"[^\W\d]\w*")
 
 
@@ -808,29 +811,51 @@ def analyze(
             FileError(document.path, f"notebook kernel language is {document.language!r}, not Python; code not analysed")
         )
     findings: list[Finding] = []
+    # The code cells' results of this document's last analysis: while the cells from the top are
+    # unchanged, their findings and the context after them are taken as they are (no cache lookups).
+    prefix_key = (document.path, rs.fingerprint) if use_cache and context is None and document.is_python else None
+    previous = _PREFIXES.get(prefix_key) if prefix_key is not None else None
+    chain: list[tuple[str, tuple[str, ...], list[Finding] | None, Context]] = []
     context = context.fork() if context is not None else Context()
     for cell in document.cells:
         if not cell.is_code:
             continue
         report.cells += 1
-        if IGNORE_TAG in cell.tags:
-            continue
-        if document.is_python:
-            try:
-                slot = (document.path, cell.id or cell.index) if use_cache else None
-                cell_findings, context = analyze_cell(cell, context, rs, use_cache=use_cache, slot=slot)
-            except RecursionError:
-                cell_findings = [_syntax_finding(SyntaxError("nesting too deep to analyse"), cell)]
-            except Exception as exc:  # a bug in a rule must not lose the rest of the scan
-                cell_findings = [_internal_error(exc, cell)]
+        n = len(chain)
+        if previous is not None and n < len(previous) and previous[n][0] == cell.source and previous[n][1] == cell.tags:
+            _, _, kept, context = previous[n]
+            chain.append(previous[n])
+            if kept is None:
+                continue
+            cell_findings = [replace(f, notes=list(f.notes)) for f in kept]
         else:
-            cell_findings = []
+            previous = None
+            if IGNORE_TAG in cell.tags:
+                chain.append((cell.source, cell.tags, None, context))
+                continue
+            if document.is_python:
+                try:
+                    slot = (document.path, cell.id or cell.index) if use_cache else None
+                    cell_findings, context = analyze_cell(cell, context, rs, use_cache=use_cache, slot=slot)
+                except RecursionError:
+                    cell_findings = [_syntax_finding(SyntaxError("nesting too deep to analyse"), cell)]
+                except Exception as exc:  # a bug in a rule must not lose the rest of the scan
+                    cell_findings = [_internal_error(exc, cell)]
+            else:
+                cell_findings = []
+            if prefix_key is not None:
+                chain.append((cell.source, cell.tags, [replace(f, notes=list(f.notes)) for f in cell_findings], context))
         cell_findings.extend(_text_findings(cell, rs))
         for f in cell_findings:
             f.file = document.path
             f.cell_index = cell.index
             f.cell_id = cell.id
         findings.extend(cell_findings)
+    if prefix_key is not None:
+        _PREFIXES[prefix_key] = chain
+        _PREFIXES.move_to_end(prefix_key)
+        while len(_PREFIXES) > _PREFIXES_MAX:
+            _PREFIXES.popitem(last=False)
     if document.metadata_text:
         meta_cell = Cell(source="", index=None)
         for f in _text_findings(meta_cell, rs, metadata=document.metadata_text):
