@@ -233,19 +233,32 @@ def literal(node: "cst.BaseExpression | None") -> Any:
     return MISSING
 
 
+_STRING_VALUES: dict[str, str | None] = {}  # literal text -> value (libcst evaluates with ast.literal_eval)
+
+
 def string_value(node: "cst.BaseExpression | None") -> str | None:
     """The value of a plain string literal (not an f-string), else None."""
     import libcst as cst
 
-    if isinstance(node, cst.SimpleString):
+    tp = type(node)
+    if tp is cst.SimpleString:
+        raw = node.value
+        try:
+            return _STRING_VALUES[raw]
+        except KeyError:
+            pass
         try:
             v = node.evaluated_value
         except Exception:  # odd escapes
-            return None
+            v = None
         if isinstance(v, bytes):
-            return v.decode("latin-1")
+            v = v.decode("latin-1")
+        if len(_STRING_VALUES) > 50_000:
+            _STRING_VALUES.clear()
+        if len(raw) <= 4096:
+            _STRING_VALUES[raw] = v
         return v
-    if isinstance(node, cst.ConcatenatedString):
+    if tp is cst.ConcatenatedString:
         left, right = string_value(node.left), string_value(node.right)
         if left is None or right is None:
             return None
