@@ -99,25 +99,16 @@ def _fix(f: Finding, umap: Utf16Map) -> dict[str, Any] | None:
     span (`line`, `col`, `end_line`, `end_col`), or it lists several `edits` of that shape; a `title`
     or `description` labels the action. Anything else is not offered rather than guessed at.
     """
+    from ..fix import fix_spans  # the one reader of the fix format (`mlsec fix` uses it too)
+
     fix = f.fix
-    if not isinstance(fix, dict):
+    spans = fix_spans(f)
+    if not spans or not isinstance(fix, dict):
         return None
-    edits = fix.get("edits") if isinstance(fix.get("edits"), list) else [fix]
     changes = []
-    for e in edits:
-        if not isinstance(e, dict) or not isinstance(e.get("replacement"), str):
-            return None
-        try:
-            line = int(e.get("line", f.line))
-            col = int(e.get("col", f.col))
-            end_line = int(e.get("end_line", f.end_line if "line" not in e else line))
-            end_col = int(e.get("end_col", f.end_col if "line" not in e else col))
-        except (TypeError, ValueError):
-            return None
+    for line, col, end_line, end_col, replacement in spans:
         start = umap.offset(line, col)
-        changes.append({"from": start, "to": max(start, umap.offset(end_line, end_col)), "insert": e["replacement"]})
-    if not changes:
-        return None
+        changes.append({"from": start, "to": max(start, umap.offset(end_line, end_col)), "insert": replacement})
     changes.sort(key=lambda c: c["from"])
     for a, b in zip(changes, changes[1:]):
         if b["from"] < a["to"]:
