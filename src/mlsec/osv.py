@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import http.client
 import json
-import math
 import os
 import re
 import threading
@@ -225,6 +224,8 @@ def to_advisory(record: dict[str, Any], package: str) -> Advisory | None:
                 fixed.extend(str(e["fixed"]) for e in events if e.get("fixed"))
     if not hit:
         return None
+    from .cvss import cvss3_base_score
+
     scores = [cvss3_base_score(str(s.get("score", ""))) for s in record.get("severity") or ()
               if isinstance(s, dict) and s.get("type") == "CVSS_V3"]
     scores = [s for s in scores if s is not None]
@@ -277,34 +278,6 @@ def _rating(value: Any) -> Severity | None:
     CVSS v3 vector."""
     return {"LOW": Severity.LOW, "MODERATE": Severity.MEDIUM, "MEDIUM": Severity.MEDIUM, "HIGH": Severity.HIGH,
             "CRITICAL": Severity.CRITICAL}.get(str(value or "").upper())
-
-
-# CVSS v3.x base score, as scripts/build_advisories.py computes it for the offline table (FIRST CVSS v3.1, 7.4)
-_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
-_AC = {"L": 0.77, "H": 0.44}
-_PR_U = {"N": 0.85, "L": 0.62, "H": 0.27}
-_PR_C = {"N": 0.85, "L": 0.68, "H": 0.5}
-_UI = {"N": 0.85, "R": 0.62}
-_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
-
-
-def cvss3_base_score(vector: str) -> float | None:
-    if not vector.startswith("CVSS:3."):
-        return None
-    m = dict(part.split(":", 1) for part in vector.split("/")[1:] if ":" in part)
-    try:
-        changed = m["S"] == "C"
-        iss = 1 - (1 - _CIA[m["C"]]) * (1 - _CIA[m["I"]]) * (1 - _CIA[m["A"]])
-        impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-        pr = (_PR_C if changed else _PR_U)[m["PR"]]
-        exploitability = 8.22 * _AV[m["AV"]] * _AC[m["AC"]] * pr * _UI[m["UI"]]
-    except KeyError:
-        return None
-    if impact <= 0:
-        return 0.0
-    total = min(1.08 * (impact + exploitability), 10) if changed else min(impact + exploitability, 10)
-    i = round(total * 100000)
-    return i / 100000.0 if i % 10000 == 0 else (math.floor(i / 10000) + 1) / 10.0
 
 
 # ---------------------------------------------------------------------------------------------
