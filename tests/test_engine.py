@@ -81,3 +81,18 @@ def test_cached_cells_replay_their_imports_for_later_cells(monkeypatch):
     # and rebinding the alias in the middle changes what the (cached) last cell means
     rebound = [cells[0], "jb = object()\n", edited[2]]
     assert analyze(from_cells(rebound, "replay.ipynb"), config).findings == []
+
+
+def test_a_markdown_cell_inserted_above_renumbers_download_notes():
+    from mlsec.config import Config
+    from mlsec.engine import analyze
+    from mlsec.source import from_cells
+
+    cells = ["import pickle, requests\nblob = requests.get(url)\n", "obj = pickle.loads(blob)\n"]
+    config = Config(bandit=False)
+    first = analyze(from_cells(cells, "renumber.ipynb"), config)
+    assert any("cell 1" in n for f in first.findings for n in f.notes)
+    moved = [{"cell_type": "markdown", "source": "# intro"}, *cells]
+    again = analyze(from_cells(moved, "renumber.ipynb"), config)
+    notes = [n for f in again.findings for n in f.notes if "download" in n]
+    assert notes and all("cell 2" in n for n in notes), notes

@@ -406,8 +406,9 @@ _CELL_CACHE_MAX = 50_000
 _CELL_CACHE_MAX_BYTES = 64 * 1024 * 1024
 _CELL_CACHE_BYTES = 0
 _VARIANTS_MAX = 8
-# (document path, rule set) -> per code cell: (source, tags, findings or None if ignored, context after)
-_PREFIXES: "OrderedDict[tuple[str, str], list[tuple[str, tuple[str, ...], list[Finding] | None, Context]]]" = OrderedDict()
+# (document path, rule set) -> per code cell: (source, tags, findings or None if ignored, context after, index)
+_PREFIXES: "OrderedDict[tuple[str, str], list[tuple[str, tuple[str, ...], list[Finding] | None, Context, int | None]]]" = (
+    OrderedDict())
 _PREFIXES_MAX = 32
 _NAME_RE = re.compile(r"[^\W\d]\w*")
 
@@ -815,15 +816,16 @@ def analyze(
     # unchanged, their findings and the context after them are taken as they are (no cache lookups).
     prefix_key = (document.path, rs.fingerprint) if use_cache and context is None and document.is_python else None
     previous = _PREFIXES.get(prefix_key) if prefix_key is not None else None
-    chain: list[tuple[str, tuple[str, ...], list[Finding] | None, Context]] = []
+    chain: list[tuple[str, tuple[str, ...], list[Finding] | None, Context, int | None]] = []
     context = context.fork() if context is not None else Context()
     for cell in document.cells:
         if not cell.is_code:
             continue
         report.cells += 1
         n = len(chain)
-        if previous is not None and n < len(previous) and previous[n][0] == cell.source and previous[n][1] == cell.tags:
-            _, _, kept, context = previous[n]
+        if (previous is not None and n < len(previous) and previous[n][0] == cell.source
+                and previous[n][1] == cell.tags and previous[n][4] == cell.index):  # notes name cell numbers
+            _, _, kept, context, _ = previous[n]
             chain.append(previous[n])
             if kept is None:
                 continue
@@ -831,7 +833,7 @@ def analyze(
         else:
             previous = None
             if IGNORE_TAG in cell.tags:
-                chain.append((cell.source, cell.tags, None, context))
+                chain.append((cell.source, cell.tags, None, context, cell.index))
                 continue
             if document.is_python:
                 try:
@@ -844,7 +846,8 @@ def analyze(
             else:
                 cell_findings = []
             if prefix_key is not None:
-                chain.append((cell.source, cell.tags, [replace(f, notes=list(f.notes)) for f in cell_findings], context))
+                chain.append((cell.source, cell.tags, [replace(f, notes=list(f.notes)) for f in cell_findings], context,
+                              cell.index))
         cell_findings.extend(_text_findings(cell, rs))
         for f in cell_findings:
             f.file = document.path
