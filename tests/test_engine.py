@@ -96,3 +96,17 @@ def test_a_markdown_cell_inserted_above_renumbers_download_notes():
     again = analyze(from_cells(moved, "renumber.ipynb"), config)
     notes = [n for f in again.findings for n in f.notes if "download" in n]
     assert notes and all("cell 2" in n for n in notes), notes
+
+
+def test_a_cell_that_downloads_and_loads_is_renumbered_when_moved():
+    from mlsec.config import Config
+    from mlsec.engine import analyze
+    from mlsec.source import from_cells
+
+    cell = "import pickle, requests\nblob = requests.get(url)\nobj = pickle.loads(blob)\n"
+    config = Config(bandit=False)
+    first = analyze(from_cells([cell], "self-download.ipynb"), config)
+    assert any("cell 1)" in n for f in first.findings for n in f.notes)
+    moved = analyze(from_cells([{"cell_type": "markdown", "source": "# a"}, cell], "self-download-2.ipynb"), config)
+    notes = [n for f in moved.findings for n in f.notes if "download" in n]
+    assert notes and all("cell 2)" in n for n in notes), notes

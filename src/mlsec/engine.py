@@ -665,7 +665,7 @@ def analyze_cell(
         scope = context.scope_key(names, cell.source)
         if entry is not None:
             _CELL_CACHE.move_to_end(ekey)
-            hit = entry.variants.get(scope)
+            hit = entry.variants.get(scope) or entry.variants.get((scope, cell.index))
             if hit is not None:
                 return [replace(f, notes=list(f.notes)) for f in hit[0]], context.apply(hit[1], cell.index)
     out: list[Finding] = []
@@ -720,7 +720,10 @@ def analyze_cell(
             out.append(_syntax_finding(SyntaxError("too deeply nested to parse"), cell))
     _fix_positions(out, cell)
     if use_cache:
-        _remember(ekey, entry, names, scope, out, after.delta_from(context, cell.index))
+        delta = after.delta_from(context, cell.index)
+        if out and delta is not None and delta.downloaded[0]:
+            scope = (scope, cell.index)  # its findings' notes may name this cell's own download by number
+        _remember(ekey, entry, names, scope, out, delta)
     return out, after
 
 
