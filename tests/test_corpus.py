@@ -23,13 +23,18 @@ from mlsec.scan import scan
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-@pytest.fixture(scope="module")
-def corpus_report():
+def _require_corpus() -> None:
+    """Skip without the corpus, or fail when CI says it must be there (MLSEC_REQUIRE_CORPUS=1)."""
     if not CORPUS.is_dir():
         message = f"corpus not found at {CORPUS}"
         if os.environ.get("MLSEC_REQUIRE_CORPUS") == "1":
             pytest.fail(message + " and MLSEC_REQUIRE_CORPUS=1")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def corpus_report():
+    _require_corpus()
     # enable everything that is off by default, so that every rule meets real notebooks
     config = Config(bandit=True, enable=["ALL"])
     return scan([str(CORPUS)], config, use_cache=False)
@@ -111,11 +116,7 @@ def test_findings_have_cell_ids_where_the_notebook_has_them(corpus_report):
 
 @pytest.fixture(scope="module")
 def corpus_docs():
-    if not CORPUS.is_dir():
-        message = f"corpus not found at {CORPUS}"
-        if os.environ.get("MLSEC_REQUIRE_CORPUS") == "1":
-            pytest.fail(message + " and MLSEC_REQUIRE_CORPUS=1")
-        pytest.skip(message)
+    _require_corpus()
     from mlsec.source import SourceError, load_path
 
     docs = []
