@@ -15,14 +15,14 @@ import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/appu
 import { IEditorExtensionRegistry } from '@jupyterlab/codemirror';
 import type { IDocumentWidget } from '@jupyterlab/docregistry';
 import { FileEditor, IEditorTracker } from '@jupyterlab/fileeditor';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, INotebookWidgetFactory, NotebookPanel, NotebookWidgetFactory } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Widget } from '@lumino/widgets';
 import { trackerExtension } from './editors';
 import { createExplanation } from './explain';
-import { DocumentLinter, FileLinter, ILinterEnv, NotebookLinter } from './linter';
+import { DocumentLinter, FileLinter, ILinterEnv, NotebookLinter, prefetchSaved } from './linter';
 import { SecurityPanel, StatusItem } from './panel';
 import { DEFAULT_SETTINGS, ISettings, SEVERITIES, Severity } from './types';
 
@@ -68,7 +68,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ILabShell,
     IRenderMimeRegistry,
     ICommandPalette,
-    ILayoutRestorer
+    ILayoutRestorer,
+    INotebookWidgetFactory
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -80,7 +81,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     labShell: ILabShell | null,
     rendermime: IRenderMimeRegistry | null,
     palette: ICommandPalette | null,
-    restorer: ILayoutRestorer | null
+    restorer: ILayoutRestorer | null,
+    notebookFactory: NotebookWidgetFactory.IFactory | null
   ) => {
     extensions.addExtension(trackerExtension());
 
@@ -125,6 +127,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     };
 
+    // the saved file's lint starts with the panel; the tracker only hears of the panel later
+    notebookFactory?.widgetCreated.connect((_, nbPanel) => prefetchSaved(nbPanel, env));
     notebooks.widgetAdded.connect((_, nbPanel) => {
       addLinter(nbPanel, new NotebookLinter(nbPanel, env) as DocumentLinter<unknown>);
       if (notebooks.currentWidget === nbPanel) {

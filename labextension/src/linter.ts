@@ -43,6 +43,24 @@ const MAX_OUTPUT_CHARS = 100_000; // per output text sent for the secrets-in-out
 const MAX_TOTAL_OUTPUT_CHARS = 4_000_000; // per request; beyond it outputs are not sent
 const MAX_METADATA_CHARS = 256_000;
 
+function lintRequest(
+  path: string,
+  s: ISettings,
+  kind: 'notebook' | 'file',
+  cells: ICellPayload[],
+  language: string,
+  ignore: string[]
+): ILintRequest {
+  return {
+    kind,
+    path,
+    language,
+    cells,
+    ignore,
+    settings: { minSeverity: s.minSeverity, disabledRules: s.disabledRules, bandit: s.bandit }
+  };
+}
+
 export type LinterState = 'idle' | 'linting' | 'error' | 'disabled';
 
 export abstract class DocumentLinter<T> implements IDisposable {
@@ -192,15 +210,7 @@ export abstract class DocumentLinter<T> implements IDisposable {
   protected abstract clear(): void;
 
   protected baseRequest(kind: 'notebook' | 'file', cells: ICellPayload[], language: string, ignore: string[]): ILintRequest {
-    const s = this.env.settings();
-    return {
-      kind,
-      path: this.path,
-      language,
-      cells,
-      ignore,
-      settings: { minSeverity: s.minSeverity, disabledRules: s.disabledRules, bandit: s.bandit }
-    };
+    return lintRequest(this.path, this.env.settings(), kind, cells, language, ignore);
   }
 
   protected emitChanged(): void {
@@ -234,6 +244,34 @@ export abstract class DocumentLinter<T> implements IDisposable {
 
 // ---------------------------------------------------------------------------------------------
 
+/** Lints of saved notebooks sent the moment their panel is created (before JupyterLab loads them). */
+const early = new WeakMap<NotebookPanel, Promise<ILintResponse>>();
+
+function requestSaved(panel: NotebookPanel, env: ILinterEnv): Promise<ILintResponse> {
+  const path = panel.context.localPath ?? panel.context.path;
+  const body: ILintRequest = { ...lintRequest(path, env.settings(), 'notebook', [], 'python', []), fromDisk: true };
+  return requestAPI<ILintResponse>(env.serverSettings, 'lint', {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' }
+  });
+}
+
+/**
+ * Start the lint of a notebook's saved file as its panel is created: the request then races
+ * JupyterLab's own fetch of the file instead of starting after the first cells are on screen, and
+ * the answer is usually back before JupyterLab starts rendering every cell (a long, blocking task
+ * with windowing "none"). The panel's linter picks it up.
+ */
+export function prefetchSaved(panel: NotebookPanel, env: ILinterEnv): void {
+  if (!env.settings().enabled || early.has(panel)) {
+    return;
+  }
+  const pending = requestSaved(panel, env);
+  pending.catch(() => undefined); // handled (or ignored) by the linter
+  early.set(panel, pending);
+}
+
 interface INotebookTarget {
   model: ICellModel;
   source: string;
@@ -255,14 +293,18 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
       }
     };
     this.prefetch();
+    // the saved file's cells arrive in the model before the context is ready (which waits for a
+    // checkpoint round trip and is followed by JupyterLab restyling every editor): use them then
+    panel.context.model.cells.changed.connect(this.onCellsLoaded, this);
     void panel.context.ready.then(() => {
+      panel.context.model.cells.changed.disconnect(this.onCellsLoaded, this);
       if (this.isDisposed) {
         return;
       }
       const model = panel.content.model;
       model?.contentChanged.connect(this.onChange, this);
       model?.metadataChanged.connect(this.onChange, this);
-      this.applyPrefetched();
+      this.applyPrefetched(true);
       // now, not after a timer: the server then analyses while JupyterLab renders the cells
       void this.run();
     });
@@ -276,40 +318,53 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
    * Ask the server to lint the saved file the moment the notebook starts opening. JupyterLab then
    * spends seconds rendering a long notebook (all of it with windowing "none") and the page runs
    * nothing else meanwhile; with this answer already here, the diagnostics are applied as soon as the
-   * model is ready instead of after another round trip queued behind that rendering.
+   * cells are in the model instead of after another round trip queued behind that rendering.
    */
   private prefetch(): void {
     if (!this.env.settings().enabled) {
       return;
     }
-    const body: ILintRequest = { ...this.baseRequest('notebook', [], 'python', []), fromDisk: true };
-    requestAPI<ILintResponse>(this.env.serverSettings, 'lint', {
-      method: 'POST',
-      body: JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json' }
-    }).then(
+    const pending = early.get(this.panel) ?? requestSaved(this.panel, this.env);
+    early.delete(this.panel);
+    pending.then(
       response => {
         if (this.isDisposed) {
           return;
         }
         this.prefetched = response;
-        if (this.panel.context.isReady) {
-          this.applyPrefetched();
-        }
+        this.applyPrefetched(this.panel.context.isReady);
       },
       () => undefined // not saved yet, renamed, too large: the regular lint follows anyway
     );
   }
 
-  /** Spread the prefetched result if no regular lint has landed and every cell still holds the text it was computed for. */
-  private applyPrefetched(): void {
+  private onCellsLoaded(): void {
+    this.applyPrefetched(false);
+  }
+
+  /**
+   * Spread the prefetched result if no regular lint has landed and every cell holds the text it was
+   * computed for. Before the context is ready (`final` false) a model that does not hold all the
+   * cells yet is waited for; after it, a mismatch drops the result.
+   */
+  private applyPrefetched(final: boolean): void {
     const pre = this.prefetched;
-    this.prefetched = null;
-    const model = this.panel.content.model;
-    if (!pre || !model || this.lintCount > 0 || !pre.sourceKeys || pre.excluded || !this.env.settings().enabled) {
+    const model = this.panel.context.model;
+    if (!pre) {
       return;
     }
-    if (model.cells.length !== pre.sourceKeys.length || pre.cells.length !== pre.sourceKeys.length) {
+    if (this.lintCount > 0 || !pre.sourceKeys || pre.excluded || !this.env.settings().enabled) {
+      this.prefetched = null;
+      return;
+    }
+    if (pre.cells.length !== pre.sourceKeys.length) {
+      this.prefetched = null;
+      return;
+    }
+    if (model.cells.length !== pre.sourceKeys.length) {
+      if (final) {
+        this.prefetched = null;
+      }
       return;
     }
     const targets: INotebookTarget[] = [];
@@ -317,10 +372,14 @@ export class NotebookLinter extends DocumentLinter<INotebookTarget> {
       const cell = model.cells.get(i);
       const source = cell.sharedModel.getSource();
       if (sourceKey(source) !== pre.sourceKeys[i]) {
+        if (final) {
+          this.prefetched = null;
+        }
         return;
       }
       targets.push({ model: cell, source });
     }
+    this.prefetched = null;
     this.spread({ body: null as unknown as ILintRequest, targets }, pre);
     this.appliedAt = performance.now();
     this.emitChanged();

@@ -6,7 +6,9 @@ Screenshots go to test-artifacts/lab/.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 
 import pytest
@@ -247,6 +249,83 @@ def test_quick_fix_action_applies_the_rules_fix(lab, page):
         " === \"note = '🐍'; cfg = yaml.safe_load(open('c.yml'))\""
     )
     marks(page, 1).first.wait_for(state="detached", timeout=10_000)  # re-linted: nothing left to mark
+
+
+class LintGate:
+    """Holds the notebook's regular lint requests (the ones carrying the cells) until released, and
+    optionally rewrites the answer to the saved-file lint, so a test can see what the saved-file lint
+    alone puts on the page."""
+
+    def __init__(self, page, tamper=None):
+        self.held: list = []
+        self.from_disk: list[dict] = []
+        self.tamper = tamper
+        page.route(re.compile(r"/mlsec/lint(\?|$)"), self._route)  # ServerConnection adds ?<time>
+
+    def _route(self, route):
+        body = json.loads(route.request.post_data or "{}")
+        if not body.get("fromDisk"):
+            self.held.append(route)
+            return
+        if self.tamper is None:
+            route.continue_()
+            self.from_disk.append(body)
+            return
+        response = route.fetch()
+        data = response.json()
+        self.tamper(data)
+        route.fulfill(response=response, json=data)
+        self.from_disk.append(body)
+
+    def release(self) -> None:
+        while self.held:
+            self.held.pop(0).continue_()
+
+
+def wait_until_held(page, gate: LintGate, timeout: float = 20) -> None:
+    deadline = time.time() + timeout
+    while not gate.held and time.time() < deadline:
+        page.wait_for_timeout(100)
+    assert gate.held, "the notebook's own lint request was never sent"
+
+
+def status_count(page) -> int:
+    return int(page.locator(".mlsec-status").get_attribute("data-count") or 0)
+
+
+def test_saved_file_lint_is_shown_before_the_notebooks_own_lint(lab, page):
+    # the frontend asks for the saved file's lint as the panel is created, and applies it when the
+    # cells are loaded: the marks are there while the regular lint (with the cells) is still held
+    gate = LintGate(page)
+    open_notebook(page, lab, "early.ipynb", DEMO_CELLS)
+    high = marks(page, 2, "high")
+    high.first.wait_for()
+    assert high.first.inner_text() == LOAD
+    assert status_count(page) >= 4
+    assert gate.from_disk and gate.from_disk[0]["path"] == "early.ipynb"
+    wait_until_held(page, gate)  # the notebook's own lint was sent and is still unanswered
+    assert high.first.inner_text() == LOAD and status_count(page) >= 4
+    gate.release()
+    marks(page, 3, "high").first.wait_for()
+
+
+def test_saved_file_lint_is_dropped_when_a_cell_differs(lab, page):
+    # a saved-file answer computed for other text (its source key for cell 2 does not match) is not
+    # applied: nothing is marked until the notebook's own lint comes back
+    def tamper(data):
+        data["sourceKeys"][2] = "0:00000000"
+
+    gate = LintGate(page, tamper)
+    open_notebook(page, lab, "stale.ipynb", DEMO_CELLS)
+    page.wait_for_function("() => window.jupyterapp.shell.currentWidget?.context?.isReady === true")
+    wait_until_held(page, gate)
+    assert gate.from_disk
+    page.wait_for_timeout(500)  # the saved-file answer has been handled by now
+    assert page.locator(".cm-lintRange.mlsec-mark").count() == 0
+    assert status_count(page) == 0
+    gate.release()
+    marks(page, 2, "high").first.wait_for()
+    assert status_count(page) >= 4
 
 
 def test_switching_off_in_settings_clears_everything(lab, page):
