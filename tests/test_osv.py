@@ -534,3 +534,21 @@ def test_checklist_uses_osv_only_when_the_project_config_says_so(ip, server, mon
     assert "installed packages: no known advisories" in component_evidence() and server.calls == []
     (tmp_path / "pyproject.toml").write_text("[tool.mlsec]\nosv = true\n")
     assert f"ipython {ip.ipython_version}" in component_evidence() and server.batches()
+
+
+def test_deps_cli_follows_requirement_includes(cli_env, capsys, tmp_path):
+    from mlsec.cli import main
+
+    (tmp_path / "sub").mkdir()
+    top = tmp_path / "req-top.txt"
+    top.write_text("-r sub/base.txt\n--requirement=sub/more.txt\n-r https://example.com/r.txt\n"
+                   "-r missing.txt  # gone\nnumpy==1.26.0\n")
+    (tmp_path / "sub" / "base.txt").write_text("torch==2.0.0\n-rmore.txt\n")
+    (tmp_path / "sub" / "more.txt").write_text("-r ../req-top.txt\nPyYAML==5.3\nrequests>=2\n")
+    assert main(["deps", "--no-osv", str(top)]) == 1
+    cap = capsys.readouterr()
+    assert "3 packages checked" in cap.out and "1 requirement lines are not exact pins" in cap.out
+    assert "torch 2.0.0: 1 advisories (PYSEC-1)" in cap.out and "pyyaml 5.3" in cap.out
+    assert f"{top}:3: -r https://example.com/r.txt: a URL, not fetched" in cap.err
+    assert f"{top}:4: -r missing.txt: cannot read:" in cap.err
+    assert cap.err.count("mlsec: warning:") == 2  # the include cycle is read once, silently

@@ -42,17 +42,34 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_deps)
 
 
-def read_pins(path: str) -> tuple[list[tuple[str, str]], int]:
+_INCLUDE = re.compile(r"^(?:-r|--requirement)(?:\s*=\s*|\s+|(?=[^-\s]))(\S+)$")
+
+
+def read_pins(path: str, warnings: list[str] | None = None,
+              _seen: set[str] | None = None) -> tuple[list[tuple[str, str]], int]:
     """(exact pins, number of requirement lines that are not exact pins) in a requirements file.
-    Option lines (`-r other.txt`, `--index-url`) are skipped: included files are not followed."""
+
+    `-r other.txt` includes are followed (relative to the including file, each file once); an include
+    that is a URL is not fetched and one that cannot be read is skipped, each with a line in `warnings`.
+    Other option lines (`-c`, `--index-url`, `-e`) are skipped. The top-level file must be readable
+    (OSError otherwise)."""
+    seen = set() if _seen is None else _seen
+    seen.add(os.path.realpath(path))
     with open(path, encoding="utf-8", errors="replace") as fh:
         text = fh.read().replace("\\\n", " ")
     pins: list[tuple[str, str]] = []
     other = 0
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*$", "", line).strip()
         line = re.sub(r"\s--hash[= ]\S+", "", line).strip()
-        if not line or line.startswith("-"):
+        if not line:
+            continue
+        if line.startswith("-"):
+            include = _INCLUDE.match(line)
+            if include:
+                pins_in, other_in = _read_include(path, number, include.group(1), warnings, seen)
+                pins += pins_in
+                other += other_in
             continue
         m = _PIN.match(line)
         if m and "*" not in m.group(2):
@@ -60,6 +77,24 @@ def read_pins(path: str) -> tuple[list[tuple[str, str]], int]:
         else:
             other += 1
     return pins, other
+
+
+def _read_include(parent: str, number: int, target: str, warnings: list[str] | None,
+                  seen: set[str]) -> tuple[list[tuple[str, str]], int]:
+    where = f"{parent}:{number}: -r {target}"
+    if re.match(r"^[a-z][a-z0-9+.-]*://", target, re.I):
+        if warnings is not None:
+            warnings.append(f"{where}: a URL, not fetched")
+        return [], 0
+    path = os.path.join(os.path.dirname(parent), os.path.expanduser(target))
+    if os.path.realpath(path) in seen:
+        return [], 0  # already read (or an include cycle)
+    try:
+        return read_pins(path, warnings, seen)
+    except OSError as exc:
+        if warnings is not None:
+            warnings.append(f"{where}: cannot read: {exc.strerror or exc}")
+        return [], 0
 
 
 def cmd_deps(args: argparse.Namespace) -> int:
@@ -79,9 +114,10 @@ def cmd_deps(args: argparse.Namespace) -> int:
     packages: dict[str, str] = {}
     what = []
     unpinned = 0
+    warnings: list[str] = []
     for path in args.paths:
         try:
-            pins, other = read_pins(path)
+            pins, other = read_pins(path, warnings)
         except OSError as exc:
             return _error(f"{path}: cannot read: {exc.strerror or exc}")
         unpinned += other
@@ -106,6 +142,8 @@ def cmd_deps(args: argparse.Namespace) -> int:
     else:
         vulnerable = table.check(packages)
         online = "OSV not asked (--osv)"
+    for warning in warnings:
+        print(f"mlsec: warning: {warning}", file=sys.stderr)
     if message:
         print(f"mlsec: warning: {message}", file=sys.stderr)
     source = f"offline advisory table: {len(table)} advisories ({os.path.basename(table.source)}) · {online}"
