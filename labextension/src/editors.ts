@@ -30,6 +30,7 @@ const viewOfDom = new WeakMap<Element, EditorView>();
 const onScreen = new WeakSet<EditorView>();
 const waiting = new WeakMap<EditorView, CodeEditor.IModel>();
 let observer: IntersectionObserver | null = null;
+const MARGIN = 400; // px above and below the window where a view counts as on screen
 
 function visibility(): IntersectionObserver {
   if (!observer) {
@@ -52,7 +53,7 @@ function visibility(): IntersectionObserver {
           }
         }
       },
-      { rootMargin: '400px 0px' }
+      { rootMargin: `${MARGIN}px 0px` }
     );
   }
   return observer;
@@ -88,8 +89,12 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
           set.add(view);
           viewOfDom.set(view.dom, view);
           visibility().observe(view.dom); // reports the current state right away, then changes
-          // A view cannot be updated while it is being constructed.
-          void Promise.resolve().then(() => applyTo(view, model));
+          created.push([view, model]);
+          if (created.length === 1) {
+            // A view cannot be updated while it is being constructed: right after, for all views
+            // created in this task at once.
+            void Promise.resolve().then(applyToCreated);
+          }
           return {
             destroy: () => {
               viewsByModel.get(model)?.delete(view);
@@ -104,6 +109,47 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
       );
     }
   };
+}
+
+/**
+ * Views just created, with their models. The intersection observer only reports where a view is at the
+ * next frame, and while JupyterLab renders a long notebook (every cell with windowing "none") that
+ * frame waits behind more of its work; a view created with diagnostics already known (the saved file's
+ * lint arrived first) is placed by one geometry read for the whole batch instead, and the ones on
+ * screen are updated right away.
+ */
+let created: [EditorView, CodeEditor.IModel][] = [];
+
+function applyToCreated(): void {
+  const batch = created;
+  created = [];
+  const pending = (view: EditorView, model: CodeEditor.IModel): boolean => {
+    const want = desired.get(model);
+    return want !== undefined && !want.empty && appliedKey.get(view) !== want.key;
+  };
+  if (batch.some(([view, model]) => pending(view, model))) {
+    // Reads only (one layout), then the updates. Editors created together (a notebook's cells, in
+    // order) may not have their height yet: each one without is counted at its line count, and the
+    // ones after it are that much further down.
+    const top = -MARGIN;
+    const bottom = window.innerHeight + MARGIN;
+    let below = 0;
+    for (const [view, model] of batch) {
+      if (!view.dom.isConnected || view.dom.getClientRects().length === 0) {
+        continue; // not in the page, or in a hidden panel
+      }
+      const r = view.dom.getBoundingClientRect();
+      const height = r.height || view.state.doc.lines * view.defaultLineHeight;
+      const y = r.top + below;
+      below += height - r.height;
+      if (y <= bottom && y + height >= top && pending(view, model)) {
+        onScreen.add(view);
+      }
+    }
+  }
+  for (const [view, model] of batch) {
+    applyTo(view, model);
+  }
 }
 
 /**
