@@ -61,7 +61,6 @@ function visibility(): IntersectionObserver {
 const desired = new WeakMap<CodeEditor.IModel, IDesired>();
 const appliedKey = new WeakMap<EditorView, string>();
 const withGutter = new WeakSet<EditorView>();
-let applyCount = 0;
 
 const GUTTER = { hoverTime: 200 };
 
@@ -193,11 +192,6 @@ export function viewsOf(model: CodeEditor.IModel): EditorView[] {
   return [...(viewsByModel.get(model) ?? [])];
 }
 
-/** Number of times diagnostics were dispatched to a view (the bench and tests read it). */
-export function dispatchCount(): number {
-  return applyCount;
-}
-
 function applyTo(view: EditorView, model: CodeEditor.IModel): void {
   const want = desired.get(model);
   if (!want) {
@@ -233,5 +227,4 @@ function applyTo(view: EditorView, model: CodeEditor.IModel): void {
   }
   view.dispatch({ effects });
   appliedKey.set(view, want.key);
-  applyCount++;
 }
