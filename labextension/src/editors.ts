@@ -113,11 +113,12 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
 /**
  * Views just created, with their models. The intersection observer only reports where a view is at the
  * next frame, and while JupyterLab renders a long notebook (every cell with windowing "none") that
- * frame waits behind more of its work; a view created with diagnostics already known (the saved file's
- * lint arrived first) is placed by one geometry read for the whole batch instead, and the ones on
- * screen are updated right away.
+ * frame waits behind more of its work; views created together in such a batch, with diagnostics
+ * already known (the saved file's lint arrived first), are placed by one geometry read instead, and
+ * the ones on screen are updated right away.
  */
 let created: [EditorView, CodeEditor.IModel][] = [];
+const BIG_BATCH = 20;
 
 function applyToCreated(): void {
   const batch = created;
@@ -126,7 +127,10 @@ function applyToCreated(): void {
     const want = desired.get(model);
     return want !== undefined && !want.empty && appliedKey.get(view) !== want.key;
   };
-  if (batch.some(([view, model]) => pending(view, model))) {
+  // Only for a big batch: that is JupyterLab rendering a whole notebook in one long task. Windowed
+  // notebooks create a few editors at a time, mostly off screen, and their next frame is near: a
+  // geometry read there would only force extra layouts.
+  if (batch.length >= BIG_BATCH && batch.some(([view, model]) => pending(view, model))) {
     // Reads only (one layout), then the updates. Editors created together (a notebook's cells, in
     // order) may not have their height yet: each one without is counted at its line count, and the
     // ones after it are that much further down.
