@@ -541,14 +541,15 @@ def test_deps_cli_follows_requirement_includes(cli_env, capsys, tmp_path):
 
     (tmp_path / "sub").mkdir()
     top = tmp_path / "req-top.txt"
-    top.write_text("-r sub/base.txt\n--requirement=sub/more.txt\n-r https://example.com/r.txt\n"
-                   "-r missing.txt  # gone\nnumpy==1.26.0\n")
+    top.write_text("-r sub/base.txt\nnumpy==1.26.0 \\\n    --hash=sha256:abc\n--requirement=sub/more.txt\n"
+                   "-r https://example.com/r.txt\n-r missing.txt  # gone\n")
     (tmp_path / "sub" / "base.txt").write_text("torch==2.0.0\n-rmore.txt\n")
     (tmp_path / "sub" / "more.txt").write_text("-r ../req-top.txt\nPyYAML==5.3\nrequests>=2\n")
     assert main(["deps", "--no-osv", str(top)]) == 1
     cap = capsys.readouterr()
     assert "3 packages checked" in cap.out and "1 requirement lines are not exact pins" in cap.out
     assert "torch 2.0.0: 1 advisories (PYSEC-1)" in cap.out and "pyyaml 5.3" in cap.out
-    assert f"{top}:3: -r https://example.com/r.txt: a URL, not fetched" in cap.err
-    assert f"{top}:4: -r missing.txt: cannot read:" in cap.err
+    # line numbers count the file's own lines (the continuation of line 2 is line 3)
+    assert f"{top}:5: -r https://example.com/r.txt: a URL, not fetched" in cap.err
+    assert f"{top}:6: -r missing.txt: cannot read:" in cap.err
     assert cap.err.count("mlsec: warning:") == 2  # the include cycle is read once, silently

@@ -56,10 +56,10 @@ def read_pins(path: str, warnings: list[str] | None = None,
     seen = set() if _seen is None else _seen
     seen.add(os.path.realpath(path))
     with open(path, encoding="utf-8", errors="replace") as fh:
-        text = fh.read().replace("\\\n", " ")
+        text = fh.read()
     pins: list[tuple[str, str]] = []
     other = 0
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in _logical_lines(text):
         line = re.sub(r"(^|\s)#.*$", "", line).strip()
         line = re.sub(r"\s--hash[= ]\S+", "", line).strip()
         if not line:
@@ -77,6 +77,24 @@ def read_pins(path: str, warnings: list[str] | None = None,
         else:
             other += 1
     return pins, other
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each line, with backslash continuations joined."""
+    out: list[tuple[int, str]] = []
+    start, parts = 0, []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not parts:
+            start = number
+        if raw.endswith("\\"):
+            parts.append(raw[:-1])
+            continue
+        parts.append(raw)
+        out.append((start, " ".join(parts)))
+        parts = []
+    if parts:
+        out.append((start, " ".join(parts)))
+    return out
 
 
 def _read_include(parent: str, number: int, target: str, warnings: list[str] | None,
