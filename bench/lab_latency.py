@@ -107,18 +107,24 @@ def bench_server(lab: H.LabServer, sources: list[str], repeat: int) -> dict:
     }
 
 
-def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n_cells: int = 0) -> dict:
+def open_observed(lab: H.LabServer, browser, name: str, mode: str, globals_js: str):
+    """A new page opening `name` in windowing `mode`, with the observer (and `globals_js`) installed first."""
     lab.api(
         "lab/api/settings/@jupyterlab/notebook-extension:tracker",
         {"raw": json.dumps({"windowingMode": mode})},
         method="PUT",
     )
     page = browser.new_page()
+    page.add_init_script(f"{globals_js} ({OBSERVER})()")
+    page.goto(lab.url(name))
+    return page
+
+
+def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n_cells: int = 0) -> dict:
+    page = open_observed(
+        lab, browser, name, mode, f"window.__mlsecCells = {int(n_cells)}; window.__mlsecExpected = {int(expected)};"
+    )
     try:
-        page.add_init_script(
-            f"window.__mlsecCells = {int(n_cells)}; window.__mlsecExpected = {int(expected)}; ({OBSERVER})()"
-        )
-        page.goto(lab.url(name))
         page.wait_for_function("() => window.__mlsec.countAt !== undefined", timeout=120_000)
         idle = wait_idle(page)
         # all diagnostics applied: the status bar shows the full count (timed in the page by the observer,
@@ -173,15 +179,8 @@ def bench_open_without_mlsec(lab: H.LabServer, browser, name: str, mode: str, n_
     config = lab.home / "config" / "labconfig" / "page_config.json"
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"disabledExtensions": {"jupyter-mlsec": True}}))
-    lab.api(
-        "lab/api/settings/@jupyterlab/notebook-extension:tracker",
-        {"raw": json.dumps({"windowingMode": mode})},
-        method="PUT",
-    )
-    page = browser.new_page()
+    page = open_observed(lab, browser, name, mode, f"window.__mlsecCells = {int(n_cells)};")
     try:
-        page.add_init_script(f"window.__mlsecCells = {int(n_cells)}; ({OBSERVER})()")
-        page.goto(lab.url(name))
         page.wait_for_function("() => window.__mlsec.allCells !== undefined", timeout=120_000)
         assert page.locator(".mlsec-status").count() == 0, "mlsec's labextension was not disabled"
         shown, all_cells = page.evaluate("() => [window.__mlsec.shown, window.__mlsec.allCells]")
