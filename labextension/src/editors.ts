@@ -12,7 +12,7 @@
 import type { CodeEditor } from '@jupyterlab/codeeditor';
 import { EditorExtensionRegistry, IEditorExtensionFactory } from '@jupyterlab/codemirror';
 import { Diagnostic, linter, lintGutter, setDiagnostics } from '@codemirror/lint';
-import { Prec, StateEffect } from '@codemirror/state';
+import { Extension, Prec, StateEffect } from '@codemirror/state';
 import { EditorView, ViewPlugin } from '@codemirror/view';
 
 interface IDesired {
@@ -66,6 +66,38 @@ const withLint = new WeakSet<EditorView>();
 const LINT = [Prec.lowest(linter(null)), lintGutter({ hoverTime: 200 })];
 
 /**
+ * The themes (style modules) inside an extension. A view that gains a theme after it was created
+ * remounts its styles, and for a page (not a shadow root) CodeMirror's style-mod rewrites the one
+ * shared <style> element: every editor in the page is restyled (about 70 ms with 300 cells, per
+ * view). Every editor gets LINT's themes at creation, so adding LINT later brings no new one.
+ */
+function themesOf(ext: Extension): Extension[] {
+  const found: Extension[] = [];
+  const seen = new Set<unknown>();
+  const walk = (e: any): void => {
+    if (!e || typeof e !== 'object' || seen.has(e)) {
+      return;
+    }
+    seen.add(e);
+    if (Array.isArray(e)) {
+      e.forEach(walk);
+    } else if (e.facet === EditorView.styleModule) {
+      found.push(e);
+    } else if (e.facet) {
+      walk(e.facet.extensions); // what a facet enables (the tooltip facet brings its theme)
+    } else if (e.inner) {
+      walk(e.inner); // precedence or compartment
+    } else {
+      walk(e.provides); // a state field
+      walk(e.extension); // a view plugin
+    }
+  };
+  walk(ext);
+  return found;
+}
+const THEMES = Prec.lowest(themesOf(LINT));
+
+/**
  * The editor extension: registers each view with its model for as long as the view lives. The lint
  * extensions (state, underlines, hover tooltip, gutter) are added to a view with its first diagnostics,
  * not to every editor up front: CodeMirror's tooltip plugin alone costs about 3 ms per editor, which
@@ -100,7 +132,7 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
             }
           };
         });
-      return EditorExtensionRegistry.createImmutableExtension(tracker);
+      return EditorExtensionRegistry.createImmutableExtension([tracker, THEMES]);
     }
   };
 }
