@@ -40,6 +40,14 @@ OBSERVER = """
       for (const e of list.getEntries()) window.__mlsec.longTasks.push([e.startTime, e.duration]);
     }).observe({ type: 'longtask', buffered: true });
   } catch (e) { /* no long-task timing in this browser */ }
+  // when a change reached the screen: the first task after the next frame's rendering (a DOM change
+  // inside a long task is only painted when that task and the style and layout after it are done)
+  const painted = set => requestAnimationFrame(() => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => set(performance.now());
+    ch.port2.postMessage(0);
+  });
+  window.__mlsec.painted = {};
   const seen = new WeakSet();
   // which cell a mark is in, and its text: a mark CodeMirror redraws later is the same mark
   const markKey = m => (m.closest('.jp-Cell')?.getAttribute('data-windowed-list-index') ?? '?') + '|' + m.textContent;
@@ -48,17 +56,25 @@ OBSERVER = """
     const t = performance.now();
     if (window.__mlsec.shown === null && document.querySelector('.jp-NotebookPanel .jp-Cell .cm-content')) {
       window.__mlsec.shown = t;
+      painted(p => { window.__mlsec.painted.shown = p; });
     }
     if (window.__mlsec.allCells === undefined && window.__mlsecCells &&
         document.querySelectorAll('.jp-NotebookPanel .jp-Cell .cm-content').length >= window.__mlsecCells) {
       window.__mlsec.allCells = t;  // every cell's editor exists (windowing "none" only)
+      painted(p => { window.__mlsec.painted.allCells = p; });
     }
     if (window.__mlsec.countAt === undefined && window.__mlsecExpected &&
         Number(document.querySelector('.mlsec-status')?.dataset.count) >= window.__mlsecExpected) {
       window.__mlsec.countAt = t;  // the status bar shows the full count
+      painted(p => { window.__mlsec.painted.countAt = p; });
     }
     for (const m of document.querySelectorAll('.cm-lintRange.mlsec-mark')) {
-      if (!seen.has(m)) { seen.add(m); window.__mlsec.marks.push([t, m.textContent, markKey(m)]); }
+      if (!seen.has(m)) {
+        seen.add(m);
+        const rec = [t, m.textContent, markKey(m), null];
+        window.__mlsec.marks.push(rec);
+        painted(p => { rec[3] = p; });
+      }
     }
   });
   obs.observe(document, { subtree: true, childList: true, characterData: true, attributes: true,
@@ -140,6 +156,17 @@ def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n
             }"""
         )
         t_done = max(count_at, last_mark)
+        # the same, on screen: the frames that first showed the notebook, the full count and each mark
+        p_shown, p_count, p_last_mark, p_all_cells = page.evaluate(
+            """() => {
+              const first = new Map();
+              for (const [, , key, p] of window.__mlsec.marks) if (!first.has(key)) first.set(key, p);
+              const now = [...document.querySelectorAll('.cm-lintRange.mlsec-mark')].map(m => first.get(window.__mlsecMarkKey(m)) ?? 0);
+              const p = window.__mlsec.painted;
+              return [p.shown ?? null, p.countAt ?? null, Math.max(0, ...now), p.allCells ?? null];
+            }"""
+        )
+        p_done = max(p_count, p_last_mark) if p_count is not None else None
         rendered = page.evaluate("() => document.querySelectorAll('.cm-lintRange.mlsec-mark').length")
         page.screenshot(path=str(H.ARTIFACTS / f"bench-open-{mode}.png"))
         return {
@@ -154,9 +181,23 @@ def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n
             "shown_to_all_cells_rendered_ms": round(all_cells - shown, 1) if all_cells and shown else None,
             "all_cells_rendered_to_all_applied_ms": round(t_done - all_cells, 1) if all_cells else None,
             "shown_to_page_idle_ms": round(idle - shown, 1) if idle is not None and shown is not None else None,
+            **painted_times(p_shown, p_all_cells, p_done),
         }
     finally:
         page.close()
+
+
+def painted_times(shown: float | None, all_cells: float | None, done: float | None = None) -> dict:
+    """Times between frames: the first showing the notebook, the first after every cell was rendered
+    (windowing "none") and the first showing every diagnostic."""
+    out = {}
+    if shown is not None and all_cells is not None:
+        out["painted_shown_to_all_cells_rendered_ms"] = round(all_cells - shown, 1)
+    if shown is not None and done is not None:
+        out["painted_shown_to_all_applied_ms"] = round(done - shown, 1)
+        if all_cells is not None:
+            out["painted_all_cells_rendered_to_all_applied_ms"] = round(done - all_cells, 1)
+    return out
 
 
 def wait_idle(page, quiet_ms: int = 3000, limit_ms: int = 60_000) -> float | None:
@@ -185,10 +226,12 @@ def bench_open_without_mlsec(lab: H.LabServer, browser, name: str, mode: str, n_
         assert page.locator(".mlsec-status").count() == 0, "mlsec's labextension was not disabled"
         shown, all_cells = page.evaluate("() => [window.__mlsec.shown, window.__mlsec.allCells]")
         idle = wait_idle(page)
+        p_shown, p_all_cells = page.evaluate("() => [window.__mlsec.painted.shown, window.__mlsec.painted.allCells]")
         return {
             "mode": mode,
             "shown_to_all_cells_rendered_ms": round(all_cells - shown, 1),
             "shown_to_page_idle_ms": round(idle - shown, 1) if idle is not None else None,
+            **painted_times(p_shown, p_all_cells),
         }
     finally:
         page.close()

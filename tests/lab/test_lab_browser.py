@@ -156,8 +156,30 @@ def test_underline_tooltip_panel_and_jump(lab, page):
 
 
 def test_typing_is_linted_after_debounce_and_ignore_on_line(lab, page):
-    open_notebook(page, lab, "typing.ipynb", DEMO_CELLS[:3])
+    open_notebook(page, lab, "typing.ipynb", [*DEMO_CELLS[:3], "total = 1"])
     marks(page, 2, "high").first.wait_for()
+
+    # the first diagnostics of a cell that had none: CodeMirror rewrites the page's shared <style> tag
+    # when a view gains a theme after it was created, restyling every editor in the notebook (70 ms per
+    # cell with 300 cells); that must not happen
+    page.evaluate(
+        """() => {
+          window.__styleRewrites = 0;
+          new MutationObserver(records => {
+            for (const r of records) {
+              const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+              if (el && el.tagName === 'STYLE') window.__styleRewrites++;
+            }
+          }).observe(document.head, { subtree: true, childList: true, characterData: true });
+        }"""
+    )
+    H.cell(page, 3).locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nstate = pk.loads(blob)", delay=20)
+    H.cell(page, 3).locator(".cm-lintRange.mlsec-mark", has_text="pk.loads(blob)").wait_for(timeout=10_000)
+    H.cell(page, 3).locator(".cm-lint-marker-error").first.wait_for()
+    assert page.evaluate("() => window.__styleRewrites") == 0
+
     editor = H.cell(page, 1).locator(".cm-content")
     editor.click()
     page.keyboard.press("Control+End")
