@@ -82,7 +82,20 @@ OBSERVER = """
   });
   obs.observe(document, { subtree: true, childList: true, characterData: true, attributes: true,
                           attributeFilter: ['class', 'data-count'] });
-  window.addEventListener('keydown', () => { window.__mlsec.lastKey = performance.now(); }, true);
+  window.__mlsec.peer = [];
+  window.addEventListener('keydown', () => {
+    const key = window.__mlsec.lastKey = performance.now();
+    if (window.__mlsecPeer) {
+      // the peer for an edit: the same debounce, then a plain JupyterLab API request and its JSON,
+      // through the same busy page (what any debounced request costs at that moment)
+      clearTimeout(window.__mlsec.peerTimer);
+      window.__mlsec.peerTimer = setTimeout(() => {
+        fetch(window.__mlsecPeer, { credentials: 'same-origin' }).then(r => r.json()).then(() => {
+          window.__mlsec.peer.push([key, performance.now() - key]);
+        });
+      }, 300);
+    }
+  }, true);
 }
 """
 
@@ -250,12 +263,15 @@ def bench_edit(
     line: str,
     breakdown: list,
     settle: bool = True,
+    peer: bool = False,
 ) -> list[float]:
-    """ms from the last keydown to the new underline in the DOM; `breakdown` gets the linter's timings."""
+    """ms from the last keydown to the new underline in the DOM; `breakdown` gets the linter's timings
+    and, with `peer`, the same debounce followed by a plain JupyterLab API request (GET api/status)"""
     page = browser.new_page()
     times = []
     try:
-        page.add_init_script(f"({OBSERVER})()")
+        peer_js = f"window.__mlsecPeer = {json.dumps(lab.base + '/api/status')};" if peer else ""
+        page.add_init_script(f"{peer_js} ({OBSERVER})()")
         page.goto(lab.url(name))
         H.wait_for_lab(page)
         page.wait_for_function("() => Number(document.querySelector('.mlsec-status')?.dataset.count) > 0", timeout=120_000)
@@ -293,7 +309,13 @@ def bench_edit(
             )
             times.append(round(t, 1))
             page.wait_for_timeout(100)
-            breakdown.append(json.loads(page.evaluate("() => document.querySelector('.mlsec-status').dataset.timings || '{}'")))
+            part = json.loads(page.evaluate("() => document.querySelector('.mlsec-status').dataset.timings || '{}'"))
+            if peer:
+                page.wait_for_function("() => window.__mlsec.peer.some(([k]) => k === window.__mlsec.lastKey)", timeout=30_000)
+                part["peer"] = round(page.evaluate(
+                    "() => window.__mlsec.peer.find(([k]) => k === window.__mlsec.lastKey)[1]"
+                ), 1)
+            breakdown.append(part)
             page.keyboard.press("Escape")
             page.wait_for_timeout(400)
         page.screenshot(path=str(H.ARTIFACTS / "bench-edit.png"))
@@ -360,7 +382,7 @@ def main() -> int:
             ]:
                 H.notebook(sources, root / nb_name)
                 parts: list = []
-                results[key] = bench_edit(lab, browser, nb_name, args.repeat, where, line, parts, settle)
+                results[key] = bench_edit(lab, browser, nb_name, args.repeat, where, line, parts, settle, peer=not settle)
                 results["edit_breakdown"][key] = parts
             browser.close()
     finally:
@@ -400,6 +422,10 @@ def main() -> int:
         if parts:
             med = {p: statistics.median(x.get(p, 0) for x in parts) for p in ("collect", "roundtrip", "server", "apply")}
             print(f"    after the 300 ms debounce, median: {med}")
+            peers = [x["peer"] for x in parts if "peer" in x]
+            if peers:
+                print(f"    peer, the same debounce then GET api/status in the same page: median"
+                      f" {statistics.median(peers)} ms, all {peers}")
     return 0
 
 
