@@ -46,17 +46,46 @@ function visibility(): IntersectionObserver {
             const model = waiting.get(view);
             if (model) {
               waiting.delete(view);
-              applyTo(view, model);
+              arriving.set(view, model);
             }
           } else {
             onScreen.delete(view);
           }
         }
+        applyArriving();
       },
       { rootMargin: `${MARGIN}px 0px` }
     );
   }
   return observer;
+}
+
+/**
+ * Views that scrolled into view with diagnostics to show, updated a few per task. Each update makes
+ * CodeMirror read the DOM selection right after writing its marks, which forces a layout; with every
+ * cell of a long notebook in the page (windowing "none") that is ~10 ms per view, and a fast scroll
+ * brings several views at once. Within a budget per task, the page keeps scrolling smoothly.
+ */
+const arriving = new Map<EditorView, CodeEditor.IModel>();
+const BUDGET_MS = 12;
+let drainScheduled = false;
+
+function applyArriving(): void {
+  const t0 = performance.now();
+  for (const [view, model] of arriving) {
+    if (performance.now() - t0 > BUDGET_MS) {
+      break;
+    }
+    arriving.delete(view);
+    applyTo(view, model); // back to waiting if it left the screen meanwhile
+  }
+  if (arriving.size && !drainScheduled) {
+    drainScheduled = true;
+    setTimeout(() => {
+      drainScheduled = false;
+      applyArriving();
+    }, 0);
+  }
 }
 const desired = new WeakMap<CodeEditor.IModel, IDesired>();
 const appliedKey = new WeakMap<EditorView, string>();
@@ -128,6 +157,7 @@ export function trackerExtension(): IEditorExtensionFactory<undefined> {
             destroy: () => {
               viewsByModel.get(model)?.delete(view);
               waiting.delete(view);
+              arriving.delete(view);
               visibility().unobserve(view.dom);
             }
           };
