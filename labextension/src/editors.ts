@@ -64,7 +64,7 @@ function visibility(): IntersectionObserver {
  * Views that scrolled into view with diagnostics to show, updated a few per task. Each update makes
  * CodeMirror read the DOM selection right after writing its marks, which forces a layout; with every
  * cell of a long notebook in the page (windowing "none") that is ~10 ms per view, and a fast scroll
- * brings several views at once. Within a budget per task, the page keeps scrolling smoothly.
+ * brings several views at once. Updated within a budget per task, they no longer make one long task.
  */
 const arriving = new Map<EditorView, CodeEditor.IModel>();
 const BUDGET_MS = 12;
@@ -87,6 +87,7 @@ function applyArriving(): void {
     }, 0);
   }
 }
+
 const desired = new WeakMap<CodeEditor.IModel, IDesired>();
 const appliedKey = new WeakMap<EditorView, string>();
 const withLint = new WeakSet<EditorView>();
