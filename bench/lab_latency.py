@@ -161,28 +161,24 @@ def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n
         idle = wait_idle(page)
         # all diagnostics applied: the status bar shows the full count (timed in the page by the observer,
         # not when this process gets to ask), and every mark on the cells on screen is drawn: for each
-        # mark in the page now, when its text was first seen marked (CodeMirror redraws some later)
-        count_at, first_marks, last_mark, shown, all_cells = page.evaluate(
+        # mark in the page now, when its text was first seen marked (CodeMirror redraws some later) and
+        # the frame that first showed it
+        t = page.evaluate(
             """() => {
-              const first = new Map();
-              for (const [t, , key] of window.__mlsec.marks) if (!first.has(key)) first.set(key, t);
-              const now = [...document.querySelectorAll('.cm-lintRange.mlsec-mark')].map(m => first.get(window.__mlsecMarkKey(m)) ?? 0);
-              const m = window.__mlsec;
-              return [m.countAt, m.marks.length ? m.marks[0][0] : null, Math.max(0, ...now), m.shown, m.allCells ?? null];
+              const m = window.__mlsec, first = new Map();
+              for (const rec of m.marks) if (!first.has(rec[2])) first.set(rec[2], rec);
+              const now = [...document.querySelectorAll('.cm-lintRange.mlsec-mark')].map(el => first.get(window.__mlsecMarkKey(el)));
+              const latest = i => Math.max(0, ...now.map(rec => (rec && rec[i]) ?? 0));
+              return {
+                countAt: m.countAt, firstMark: m.marks.length ? m.marks[0][0] : null, lastMark: latest(0),
+                shown: m.shown, allCells: m.allCells ?? null, painted: m.painted, lastMarkPainted: latest(3),
+              };
             }"""
         )
-        t_done = max(count_at, last_mark)
-        # the same, on screen: the frames that first showed the notebook, the full count and each mark
-        p_shown, p_count, p_last_mark, p_all_cells = page.evaluate(
-            """() => {
-              const first = new Map();
-              for (const [, , key, p] of window.__mlsec.marks) if (!first.has(key)) first.set(key, p);
-              const now = [...document.querySelectorAll('.cm-lintRange.mlsec-mark')].map(m => first.get(window.__mlsecMarkKey(m)) ?? 0);
-              const p = window.__mlsec.painted;
-              return [p.shown ?? null, p.countAt ?? null, Math.max(0, ...now), p.allCells ?? null];
-            }"""
-        )
-        p_done = max(p_count, p_last_mark) if p_count is not None else None
+        count_at, first_marks, shown, all_cells = t["countAt"], t["firstMark"], t["shown"], t["allCells"]
+        t_done = max(count_at, t["lastMark"])
+        painted = t["painted"]
+        p_done = max(painted["countAt"], t["lastMarkPainted"]) if painted.get("countAt") is not None else None
         rendered = page.evaluate("() => document.querySelectorAll('.cm-lintRange.mlsec-mark').length")
         page.screenshot(path=str(H.ARTIFACTS / f"bench-open-{mode}.png"))
         return {
@@ -197,7 +193,7 @@ def bench_open(lab: H.LabServer, browser, name: str, expected: int, mode: str, n
             "shown_to_all_cells_rendered_ms": round(all_cells - shown, 1) if all_cells and shown else None,
             "all_cells_rendered_to_all_applied_ms": round(t_done - all_cells, 1) if all_cells else None,
             "shown_to_page_idle_ms": round(idle - shown, 1) if idle is not None and shown is not None else None,
-            **painted_times(p_shown, p_all_cells, p_done),
+            **painted_times(painted.get("shown"), painted.get("allCells"), p_done),
         }
     finally:
         page.close()
